@@ -1,0 +1,44 @@
+"""Mixed-radix numbering of a trophy's combinations.
+
+A combination is one option index per slot, slots in compositing order. The
+last slot changes fastest, so consecutive indexes share the longest possible
+prefix of lower slots: that is what lets the render engine reuse composites.
+No Django import: the engine and the models both use this.
+"""
+from math import prod
+
+
+def count(radices):
+    """Number of combinations of slots with these option counts."""
+    return prod(radices) if radices else 0
+
+
+def digits_of(index, radices):
+    """The option index of each slot for combination ``index``."""
+    total = count(radices)
+    if not 0 <= index < total:
+        raise IndexError(f"combination {index} is outside 0..{total - 1}")
+    digits = [0] * len(radices)
+    for position in range(len(radices) - 1, -1, -1):
+        index, digits[position] = divmod(index, radices[position])
+    return digits
+
+
+def index_of(digits, radices):
+    """Inverse of :func:`digits_of`."""
+    if len(digits) != len(radices):
+        raise ValueError(f"expected {len(radices)} choices, got {len(digits)}")
+    index = 0
+    for digit, radix in zip(digits, radices):
+        if not 0 <= digit < radix:
+            raise IndexError(f"choice {digit} is outside 0..{radix - 1}")
+        index = index * radix + digit
+    return index
+
+
+def first_changed(previous, current):
+    """Position of the first slot whose choice differs (len if none)."""
+    for position, (a, b) in enumerate(zip(previous, current)):
+        if a != b:
+            return position
+    return len(current)
