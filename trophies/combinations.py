@@ -42,3 +42,12 @@ def first_changed(previous, current):
         if a != b:
             return position
     return len(current)
+
+
+def describe(radices):
+    """'3 x 30 x 5 = 450 combinations' (people read the factors)."""
+    total = count(radices)
+    noun = "combination" if total == 1 else "combinations"
+    if len(radices) < 2:
+        return f"{total:,} {noun}"
+    return f"{' x '.join(str(r) for r in radices)} = {total:,} {noun}"

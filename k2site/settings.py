@@ -1,0 +1,132 @@
+"""Django settings for K2 Trophy Builder, all from the environment.
+
+The variables and their defaults are the contract table in the README.
+"""
+import os
+from pathlib import Path
+
+import dj_database_url
+import deform
+
+from k2site.env import env_bool, env_int, env_list, env_path, env_str, parse_bind, secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+K2_DATA_DIR = env_path("K2_DATA_DIR", BASE_DIR / "var")
+K2_LOCK_DIR = env_path("K2_LOCK_DIR", K2_DATA_DIR / "locks")
+K2_RENDER_DIR = K2_DATA_DIR / "renders"
+K2_WORKERS = env_int("K2_WORKERS", os.cpu_count() or 1, minimum=1)
+K2_BIND = parse_bind(env_str("K2_BIND", "127.0.0.1:8000"))
+K2_MAX_COMBINATIONS = env_int("K2_MAX_COMBINATIONS", 5_000_000, minimum=1)
+K2_METRICS_TOKEN = env_str("K2_METRICS_TOKEN", "") or None
+# The embedded Redis that `make run` (and the tests) start listens on this socket.
+K2_EMBEDDED_REDIS_SOCKET = K2_DATA_DIR / "redis" / "redis.sock"
+REDIS_URL = env_str("REDIS_URL", "") or f"unix://{K2_EMBEDDED_REDIS_SOCKET}"
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = secret_key(K2_DATA_DIR)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_rq",
+    "locks",
+    "trophies",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "k2site.urls"
+WSGI_APPLICATION = "k2site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def database_config(url):
+    if url:
+        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    else:
+        config = {"ENGINE": "django.db.backends.sqlite3", "NAME": K2_DATA_DIR / "k2.sqlite3"}
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # The web server and several workers write at once: WAL lets readers
+        # run beside the writer, the busy timeout makes writers queue.
+        config["OPTIONS"] = {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    return config
+
+
+DATABASES = {"default": database_config(env_str("DATABASE_URL", ""))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+    }
+}
+
+RQ_QUEUES = {
+    "render": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600},
+    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600},
+}
+RQ = {"WORKER_CLASS": "trophies.workers.RenderWorker"}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = K2_DATA_DIR / "static"
+# Deform's own CSS/JS are served by staticfiles under /static/deform/.
+STATICFILES_DIRS = [BASE_DIR / "static", ("deform", Path(deform.__file__).parent / "static")]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = K2_DATA_DIR / "media"
+RENDER_URL = "/renders/"
+
+# Deform posts every form as multipart; bound what one request may carry.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 20_000
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,68 @@
+"""A throwaway PostgreSQL cluster for one test session (Debian's server).
+
+initdb and postgres refuse to run as root, so as root the cluster belongs to
+the `postgres` user and the postmaster is exec'd under that uid by setpriv.
+It listens on a unix socket only, in a fresh directory on tmpfs.
+"""
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+class PostgresUnavailable(RuntimeError):
+    pass
+
+
+def find_bindir():
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    for bindir in candidates:
+        if os.access(os.path.join(bindir, "initdb"), os.X_OK):
+            return bindir
+    raise PostgresUnavailable("PostgreSQL server not found under /usr/lib/postgresql (apt-get install postgresql)")
+
+
+def start(port=5432):
+    """Return (process, directory, url) of a running cluster."""
+    bindir = find_bindir()
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    directory = Path(tempfile.mkdtemp(prefix="k2-pg.", dir=base))
+    as_user = []
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres", "postgres")
+        as_user = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
+    subprocess.run(
+        [*as_user, f"{bindir}/initdb", "-D", str(directory / "data"), "-U", "postgres",
+         "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions"],
+        check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )
+    log = open(directory / "postgres.log", "wb")
+    process = subprocess.Popen(
+        [*as_user, f"{bindir}/postgres", "-D", str(directory / "data"), "-k", str(directory),
+         "-p", str(port), "-c", "listen_addresses=", "-c", "fsync=off",
+         "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )
+    socket = directory / f".s.PGSQL.{port}"
+    deadline = time.monotonic() + 30
+    while not socket.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process, directory)
+            raise PostgresUnavailable(f"postgres did not start: {(directory / 'postgres.log').read_text()[-500:]}")
+        time.sleep(0.02)
+    host = str(directory).replace("/", "%2F")
+    return process, directory, f"postgres://postgres@{host}:{port}/k2"
+
+
+def stop(process, directory):
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)  # fast shutdown
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,43 @@
+"""Start the real servers the suite runs against, before Django settings load.
+
+Loaded with `-p tests.services_plugin` so that it runs before pytest-django
+imports the settings: the environment it exports (K2_DATA_DIR, REDIS_URL and,
+with K2_TEST_POSTGRES=1, DATABASE_URL) is what settings read, and what every
+worker or web process a test starts inherits. One fresh Redis (and
+PostgreSQL) per test session, stopped at the end.
+"""
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from k2site import redis_server
+from tests import postgres_server
+
+_started = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    data_dir = tempfile.mkdtemp(prefix="k2-test.")
+    os.environ["K2_DATA_DIR"] = data_dir
+    _started.append(lambda: shutil.rmtree(data_dir, ignore_errors=True))
+    os.environ.pop("K2_LOCK_DIR", None)
+    os.environ.setdefault("K2_WORKERS", "2")
+    process, url = redis_server.start(os.path.join(data_dir, "redis"))
+    _started.append(lambda: redis_server.stop(process))
+    os.environ["REDIS_URL"] = url
+    if os.environ.get("K2_TEST_POSTGRES") == "1":
+        pg_process, pg_dir, pg_url = postgres_server.start()
+        _started.append(lambda: postgres_server.stop(pg_process, pg_dir))
+        os.environ["DATABASE_URL"] = pg_url
+    else:
+        os.environ.pop("DATABASE_URL", None)
+    # The sync Playwright API keeps an event loop running in the test thread.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def pytest_unconfigure(config):
+    while _started:
+        _started.pop()()

@@ -1,0 +1,165 @@
+"""The catalog: components and their options (layers), trophies built of
+ordered tiers of ordered slots, and builds."""
+import hashlib
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from trophies import combinations
+
+FORMATS = [("JPEG", "JPEG"), ("PNG", "PNG"), ("WEBP", "WebP")]
+MIN_CANVAS, MAX_CANVAS = 16, 4000
+
+
+class Component(models.Model):
+    """A kind of part (Base, Figure, Plate...)."""
+
+    key = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+def layer_upload_to(option, filename):
+    return f"layers/{option.component.key}/{option.key}-{option.layer_digest[:12]}.png"
+
+
+class Option(models.Model):
+    """One choice of a component, drawn as an RGBA layer image."""
+
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="options")
+    key = models.SlugField(max_length=50)
+    label = models.CharField(max_length=100)
+    position = models.PositiveIntegerField(default=0)
+    layer = models.ImageField(upload_to=layer_upload_to, max_length=255)
+    # sha256 of the decoded RGBA pixels: part of every image fingerprint.
+    layer_digest = models.CharField(max_length=64, editable=False)
+
+    class Meta:
+        ordering = ["component", "position", "id"]
+        constraints = [models.UniqueConstraint(fields=["component", "key"], name="unique_option_key")]
+
+    def __str__(self):
+        return f"{self.component.name}: {self.label}"
+
+
+class Trophy(models.Model):
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    width = models.PositiveIntegerField(
+        default=400, validators=[MinValueValidator(MIN_CANVAS), MaxValueValidator(MAX_CANVAS)]
+    )
+    height = models.PositiveIntegerField(
+        default=500, validators=[MinValueValidator(MIN_CANVAS), MaxValueValidator(MAX_CANVAS)]
+    )
+    format = models.CharField(max_length=4, choices=FORMATS, default="JPEG")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "trophies"
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return f"/t/{self.slug}/"
+
+    def ordered_slots(self):
+        """Slots in compositing order: bottom tier first, then slot order."""
+        return list(
+            Slot.objects.filter(tier__trophy=self)
+            .select_related("component", "tier")
+            .prefetch_related("options")
+            .order_by("tier__position", "tier_id", "position", "id")
+        )
+
+    def slot_options(self, slots=None):
+        """For each slot (in compositing order), its allowed options in order."""
+        slots = self.ordered_slots() if slots is None else slots
+        return [slot.allowed_options() for slot in slots]
+
+    def radices(self, slots=None):
+        return [len(options) for options in self.slot_options(slots)]
+
+    @property
+    def combinations(self):
+        return combinations.count(self.radices())
+
+    def choices_for_index(self, index, slots=None):
+        """[(slot, option), ...] of combination ``index``."""
+        slots = self.ordered_slots() if slots is None else slots
+        options = self.slot_options(slots)
+        digits = combinations.digits_of(index, [len(o) for o in options])
+        return [(slot, opts[d]) for slot, opts, d in zip(slots, options, digits)]
+
+    def index_for_choices(self, chosen, slots=None):
+        """Combination index of ``{slot_key: option_key}``; KeyError names
+        an unknown or missing slot or option."""
+        slots = self.ordered_slots() if slots is None else slots
+        digits, radices = [], []
+        unknown = set(chosen) - {slot.key for slot in slots}
+        if unknown:
+            raise KeyError(f"unknown slot {sorted(unknown)[0]!r}")
+        for slot in slots:
+            keys = [option.key for option in slot.allowed_options()]
+            if slot.key not in chosen:
+                raise KeyError(f"no option chosen for slot {slot.key!r}")
+            if chosen[slot.key] not in keys:
+                raise KeyError(f"unknown option {chosen[slot.key]!r} for slot {slot.key!r}")
+            digits.append(keys.index(chosen[slot.key]))
+            radices.append(len(keys))
+        return combinations.index_of(digits, radices)
+
+    def count_formula(self, slots=None):
+        """'3 x 30 x 5 = 450 combinations' for people."""
+        radices = self.radices(slots)
+        return combinations.describe(radices)
+
+
+class Tier(models.Model):
+    trophy = models.ForeignKey(Trophy, on_delete=models.CASCADE, related_name="tiers")
+    name = models.CharField(max_length=100, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["trophy", "position", "id"]
+
+    def __str__(self):
+        return self.name or f"Tier {self.position + 1}"
+
+
+class Slot(models.Model):
+    """One component of a tier, with the options allowed there and where the
+    layer is placed on the canvas."""
+
+    tier = models.ForeignKey(Tier, on_delete=models.CASCADE, related_name="slots")
+    key = models.SlugField(max_length=50, help_text="Name of the choice in URLs; unique in the trophy.")
+    component = models.ForeignKey(Component, on_delete=models.PROTECT, related_name="slots")
+    options = models.ManyToManyField(Option, related_name="slots")
+    position = models.PositiveIntegerField(default=0)
+    x = models.IntegerField(default=0)
+    y = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["tier", "position", "id"]
+
+    def __str__(self):
+        return f"{self.key} ({self.component})"
+
+    def allowed_options(self):
+        # Sorted in Python so a prefetch_related("options") is reused.
+        return sorted(self.options.all(), key=lambda o: (o.position, o.id))
+
+
+def option_token(option, slot, position):
+    """Short fingerprint of one slot's option: what the layer looks like and
+    where it goes. Image file names are made of these, so the page can build
+    an image's URL itself and a changed layer gives new names."""
+    text = f"{position}:{option.layer_digest}:{slot.x}:{slot.y}"
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
