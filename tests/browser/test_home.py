@@ -2,7 +2,7 @@ from playwright.sync_api import expect
 
 
 def test_home_page_links_studio_admin_and_starter(page, live_server, db):
-    from trophies.management.demo import create_demo_catalog
+    from trophies.services.demo import create_demo_catalog
 
     create_demo_catalog()
     page.goto(live_server.url + "/")
