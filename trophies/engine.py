@@ -1,0 +1,235 @@
+"""The render engine: composites option layers into encoded trophy pictures.
+
+Pure Pillow + stdlib (no Django), so it can be tested and benchmarked alone.
+
+A trophy is a canvas size and an ordered list of slots (compositing order,
+bottom first); each slot has an offset and one RGBA layer per option. A
+combination picks one option per slot and is numbered in mixed-radix order
+(:mod:`trophies.combinations`, last slot changes fastest).
+
+Why it is fast (figures from one 2-core machine, 400x500 reference layers):
+
+* Prefix reuse. :meth:`Renderer.render_range` walks indexes in order and
+  keeps the composite of every slot level below the top; moving to the next
+  combination recomposites only from the first changed slot upward. With the
+  reference trophy (3x30x5x15x19) 18 of 19 images touch only the top slot.
+* Bounding boxes. The layers' opaque parts are small (an engraving is about
+  113x15 px of a 400x500 canvas), so each layer is cropped once, at load, to
+  its alpha bounding box clipped to the canvas, and only that box is
+  composited. For the top slot the pixels under the box are saved, the layer
+  pasted, the canvas encoded and the pixels restored: no 400x500 copy per
+  image (copy costs ~0.02 ms, restore ~0.01 ms).
+* JPEG keeps every level as opaque RGB over white and uses
+  ``paste(rgb, box, mask=alpha)``: over an opaque background that *is* the
+  "over" operator, with no alpha channel to carry. PNG/WebP keep RGBA over
+  transparent and use ``alpha_composite`` (a masked paste would blend the
+  alpha channel instead of uniting it).
+
+Per image that leaves one small composite and one encode. Measured per image
+and core: JPEG ~0.41 ms (encode alone ~0.40 ms), PNG ~9 ms, WebP ~14 ms.
+
+Encoder settings (fixed: output bytes feed fingerprints, see ENGINE_VERSION):
+
+* JPEG quality 85, libjpeg defaults (4:2:0, no optimize): ``optimize=True``
+  saves 7% bytes for +85% time, progressive 7% for +380%; 4:4:4 costs +50%.
+* PNG compress_level 1: level 0 is 6 ms but 5x the bytes (800 KB), zlib
+  strategies (compress_type) are no faster; the row filtering dominates.
+* WebP quality 80, method 0 (method 1: +75% time for 6% fewer bytes),
+  lossless alpha (alpha_quality 100). Lossy alpha halves the time but bands
+  the soft edges shoppers see, so it is not used.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from trophies.combinations import count, digits_of, first_changed, index_of
+
+ENGINE_VERSION = "1"  # bump when output bytes change; part of fingerprints
+
+FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+
+ENCODER_OPTIONS = {
+    "JPEG": {"quality": 85},
+    "PNG": {"compress_level": 1},
+    "WEBP": {"quality": 80, "method": 0, "alpha_quality": 100},
+}
+
+
+@dataclass(frozen=True)
+class SlotLayers:
+    """One slot: where its layers go and one layer per option.
+
+    A layer may be an RGBA image, PNG bytes or a file path (loaded with
+    :func:`load_layer`).
+    """
+    offset: tuple[int, int]
+    layers: Sequence[Image.Image | bytes | str | Path]
+
+
+def load_layer(source: Image.Image | bytes | str | Path) -> Image.Image:
+    """An RGBA image, fully loaded (the file is closed on return)."""
+    if isinstance(source, Image.Image):
+        image = source
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        image = Image.open(io.BytesIO(source))
+    else:
+        with Image.open(source) as opened:
+            opened.load()
+            image = opened.copy() if opened.mode == "RGBA" else opened.convert("RGBA")
+        return image
+    image.load()
+    return image if image.mode == "RGBA" else image.convert("RGBA")
+
+
+def layer_digest(image: Image.Image) -> str:
+    """sha256 hex of a layer's pixels (mode, size and raw RGBA bytes)."""
+    if image.mode != "RGBA":
+        image = image.convert("RGBA")
+    digest = hashlib.sha256(f"RGBA {image.width}x{image.height}\n".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+class _Placement:
+    """A layer cropped to its visible box on the canvas, ready to composite."""
+
+    __slots__ = ("dest", "box", "pixels", "mask")
+
+    def __init__(self, layer, offset, canvas_size, opaque_background):
+        self.pixels = None  # None: nothing visible, compositing is a no-op
+        alpha_box = layer.getchannel("A").getbbox()
+        if alpha_box is None:
+            return
+        ox, oy = offset
+        width, height = canvas_size
+        # Visible part in canvas coordinates: the layer's opaque box, shifted
+        # by the offset, clipped to the canvas.
+        left, top = max(alpha_box[0] + ox, 0), max(alpha_box[1] + oy, 0)
+        right, bottom = min(alpha_box[2] + ox, width), min(alpha_box[3] + oy, height)
+        if left >= right or top >= bottom:
+            return
+        self.dest = (left, top)
+        self.box = (left, top, right, bottom)
+        crop = layer.crop((left - ox, top - oy, right - ox, bottom - oy))
+        if opaque_background:
+            self.pixels, self.mask = crop.convert("RGB"), crop.getchannel("A")
+        else:
+            self.pixels, self.mask = crop, None
+
+    def apply(self, canvas):
+        """Composite onto ``canvas`` in place."""
+        if self.mask is not None:
+            canvas.paste(self.pixels, self.dest, self.mask)
+        else:
+            canvas.alpha_composite(self.pixels, self.dest)
+
+
+class Renderer:
+    """Renders the combinations of one trophy into encoded image bytes.
+
+    Not thread-safe: :meth:`render_range` briefly modifies its cached
+    composites (restored before each yield). Use one renderer per process.
+    """
+
+    def __init__(self, size: tuple[int, int], slots: Sequence[SlotLayers], fmt: str = "JPEG"):
+        fmt = fmt.upper()
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        width, height = size
+        if width <= 0 or height <= 0:
+            raise ValueError(f"canvas size must be positive, got {width}x{height}")
+        if not slots:
+            raise ValueError("a trophy needs at least one slot")
+        for position, slot in enumerate(slots):
+            if not slot.layers:
+                raise ValueError(f"slot {position} has no options")
+        self.size = (width, height)
+        self.format = fmt
+        self.extension = FORMATS[fmt]
+        self._options = ENCODER_OPTIONS[fmt]
+        opaque = fmt == "JPEG"
+        if opaque:
+            self._background = Image.new("RGB", self.size, (255, 255, 255))
+        else:
+            self._background = Image.new("RGBA", self.size, (0, 0, 0, 0))
+        self._placements = [
+            [_Placement(load_layer(layer), tuple(slot.offset), self.size, opaque) for layer in slot.layers]
+            for slot in slots
+        ]
+        self.radices = [len(slot.layers) for slot in slots]
+        self.total = count(self.radices)
+
+    def _encode(self, canvas) -> bytes:
+        out = io.BytesIO()
+        canvas.save(out, self.format, **self._options)
+        return out.getvalue()
+
+    def _composite(self, below, position, digit):
+        """A new image: ``below`` with the chosen layer of slot ``position``."""
+        placement = self._placements[position][digit]
+        if placement.pixels is None:
+            return below  # nothing visible: share the image, never modified
+        canvas = below.copy()
+        placement.apply(canvas)
+        return canvas
+
+    def composite(self, digits: Sequence[int]) -> Image.Image:
+        """One combination's picture before encoding, from scratch.
+
+        RGB over white for JPEG, RGBA otherwise. The caller owns the image.
+        """
+        index_of(digits, self.radices)  # validates length and ranges
+        canvas = self._background
+        for position, digit in enumerate(digits):
+            canvas = self._composite(canvas, position, digit)
+        return canvas.copy() if canvas is self._background else canvas
+
+    def render_one(self, digits: Sequence[int]) -> bytes:
+        """One combination composited from scratch and encoded (no cached state)."""
+        return self._encode(self.composite(digits))
+
+    def render_range(
+        self, start: int, stop: int, should_stop: Callable[[], bool] | None = None
+    ) -> Iterator[tuple[int, list[int], bytes]]:
+        """Yield ``(index, digits, encoded)`` for indexes start..stop-1 in order.
+
+        ``should_stop`` is called before each image; when it returns true the
+        iteration ends. Bytes are identical to :meth:`render_one`'s.
+        """
+        if not 0 <= start <= stop <= self.total:
+            raise IndexError(f"range {start}..{stop} is outside 0..{self.total}")
+        top = len(self.radices) - 1
+        # levels[p]: composite of slots 0..p-1 (levels[0] is the background).
+        levels = [self._background] + [None] * top
+        previous = None
+        for index in range(start, stop):
+            if should_stop is not None and should_stop():
+                return
+            digits = digits_of(index, self.radices)
+            changed = 0 if previous is None else first_changed(previous, digits)
+            for position in range(changed, top):
+                levels[position + 1] = self._composite(levels[position], position, digits[position])
+            previous = digits
+            yield index, digits, self._encode_top(levels[top], digits[top])
+
+    def _encode_top(self, below, digit) -> bytes:
+        """Encode ``below`` + the top slot's layer without copying the canvas.
+
+        The pixels under the layer are saved and put back afterwards, so
+        ``below`` is unchanged on return (same pixels as a copy would give).
+        """
+        placement = self._placements[-1][digit]
+        if placement.pixels is None:
+            return self._encode(below)
+        saved = below.crop(placement.box)
+        placement.apply(below)
+        try:
+            return self._encode(below)
+        finally:
+            below.paste(saved, placement.dest)
