@@ -3,10 +3,10 @@
 The variables and their defaults are the contract table in the README.
 """
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
-import deform
 
 from k2site.env import env_bool, env_int, env_list, env_path, env_str, parse_bind, secret_key
 
@@ -41,6 +41,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -112,8 +113,14 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = K2_DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Without collectstatic (tests, runserver) WhiteNoise finds files through the finders.
+WHITENOISE_USE_FINDERS = True
 # Deform's own CSS/JS are served by staticfiles under /static/deform/.
-STATICFILES_DIRS = [BASE_DIR / "static", ("deform", Path(deform.__file__).parent / "static")]
+STATICFILES_DIRS = [BASE_DIR / "static", ("deform", Path(find_spec("deform").origin).parent / "static")]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = K2_DATA_DIR / "media"
 RENDER_URL = "/renders/"

@@ -1,0 +1,40 @@
+# K2 Trophy Builder: `make run` serves the app, `make test` runs every test.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) manage.py
+
+.PHONY: run test test-sqlite test-postgres system-deps bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.installed
+	$(MANAGE) migrate --noinput
+	$(MANAGE) k2 demo
+	$(MANAGE) k2 admin
+	$(MANAGE) collectstatic --noinput --verbosity 0
+	$(MANAGE) k2 serve
+
+# Debian packages the tests use: Chromium for browser tests, PostgreSQL's
+# server, ImageMagick for the benchmark baseline. Installed when missing and
+# running as root; otherwise the suite says what is missing.
+system-deps:
+	@bash deploy/system-deps.sh
+
+test: $(VENV)/.installed system-deps test-sqlite test-postgres
+
+test-sqlite: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+test-postgres: $(VENV)/.installed
+	K2_TEST_POSTGRES=1 $(PY) -m pytest -q -m "not browser"
+
+bench: $(VENV)/.installed
+	$(PY) bench/build_bench.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,125 @@
+"""`k2 serve`: run the embedded Redis, the render workers and gunicorn
+together, restart workers that exit, and stop everything on Ctrl-C.
+
+Children run in their own sessions so the terminal's Ctrl-C reaches only us;
+we then stop them in order (web, workers, Redis). Each child also gets
+PDEATHSIG, so even a SIGKILL of this process leaves no strays behind.
+"""
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+
+from k2site import redis_server
+
+PR_SET_PDEATHSIG = 1
+WORKER_MAX_JOBS = 200  # recycle a worker after this many chunks, like gunicorn's max_requests
+WORKER_NICE = 10       # renders yield the CPU to the web server
+
+
+def die_with_parent():
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def worker_preexec():
+    die_with_parent()
+    os.nice(WORKER_NICE)
+
+
+def worker_environment():
+    env = dict(os.environ, REDIS_URL=settings.REDIS_URL)
+    # One render thread per worker process: the pool is the parallelism.
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = "1"
+    return env
+
+
+class Supervisor:
+    def __init__(self, out=sys.stdout):
+        self.out = out
+        self.redis = None
+        self.web = None
+        self.workers = {}
+        self.stopping = False
+
+    def say(self, message):
+        print(message, file=self.out, flush=True)
+
+    def start_redis(self):
+        if os.environ.get("REDIS_URL"):
+            self.say(f"Using Redis at {settings.REDIS_URL}")
+            return
+        self.redis, url = redis_server.start(settings.K2_EMBEDDED_REDIS_SOCKET.parent)
+        self.say(f"Embedded Redis on {url}")
+
+    def start_worker(self, number):
+        command = [sys.executable, "manage.py", "rqworker", "render",
+                   "--worker-class", "trophies.workers.RenderWorker",
+                   "--max-jobs", str(WORKER_MAX_JOBS), "--worker-ttl", "17",
+                   "--name", f"k2-{os.uname().nodename}-{os.getpid()}-{number}-{int(time.time() * 1000)}"]
+        process = subprocess.Popen(command, env=worker_environment(), preexec_fn=worker_preexec,
+                                   start_new_session=True, stdin=subprocess.DEVNULL, cwd=settings.BASE_DIR)
+        self.workers[number] = process
+
+    def start_web(self):
+        host, port = settings.K2_BIND
+        command = [sys.executable, "-m", "gunicorn", "k2site.wsgi:application",
+                   "--bind", f"{host}:{port}", "--workers", "2", "--threads", "4",
+                   "--max-requests", "5000", "--max-requests-jitter", "500",
+                   "--access-logfile", "-", "--timeout", "60"]
+        self.web = subprocess.Popen(command, env=dict(os.environ, REDIS_URL=settings.REDIS_URL),
+                                    preexec_fn=die_with_parent, start_new_session=True,
+                                    stdin=subprocess.DEVNULL, cwd=settings.BASE_DIR)
+        self.say(f"Web server on http://{host}:{port}/")
+
+    def run(self):
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGTERM, self.request_stop)
+        try:
+            self.start_redis()
+            for number in range(settings.K2_WORKERS):
+                self.start_worker(number)
+            self.say(f"{settings.K2_WORKERS} render workers on queue 'render'")
+            self.start_web()
+            self.say("Press Ctrl-C to stop.")
+            while not self.stopping:
+                self.watch()
+                time.sleep(0.5)
+        finally:
+            self.stop()
+        return 0
+
+    def watch(self):
+        for number, process in list(self.workers.items()):
+            if process.poll() is not None:
+                self.start_worker(number)  # recycled after max jobs, or crashed
+        if self.web.poll() is not None:
+            self.say(f"web server exited with {self.web.returncode}; stopping")
+            self.stopping = True
+        if self.redis is not None and self.redis.poll() is not None:
+            self.say(f"Redis exited with {self.redis.returncode}; stopping")
+            self.stopping = True
+
+    def request_stop(self, signum, frame):
+        self.stopping = True
+
+    def stop(self):
+        self.say("Stopping...")
+        children = ([self.web] if self.web else []) + list(self.workers.values())
+        for process in children:
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + 10
+        for process in children:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self.redis is not None:
+            redis_server.stop(self.redis)
+        self.say("Stopped.")

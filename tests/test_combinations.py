@@ -1,0 +1,82 @@
+import random
+
+import pytest
+
+from trophies import combinations
+from trophies.models import Trophy
+from trophies.services.demo import create_demo_catalog
+
+
+def test_round_trip_every_index_of_a_small_radix_set():
+    radices = [2, 3, 4]
+    seen = set()
+    for index in range(combinations.count(radices)):
+        digits = combinations.digits_of(index, radices)
+        assert combinations.index_of(digits, radices) == index
+        seen.add(tuple(digits))
+    assert len(seen) == 24
+
+
+def test_last_slot_changes_fastest():
+    assert combinations.digits_of(0, [3, 4]) == [0, 0]
+    assert combinations.digits_of(1, [3, 4]) == [0, 1]
+    assert combinations.digits_of(4, [3, 4]) == [1, 0]
+
+
+@pytest.mark.parametrize("index", [-1, 24])
+def test_index_out_of_range_is_refused(index):
+    with pytest.raises(IndexError, match="outside 0..23"):
+        combinations.digits_of(index, [2, 3, 4])
+
+
+def test_bad_digits_are_refused():
+    with pytest.raises(IndexError):
+        combinations.index_of([0, 3], [2, 3])
+    with pytest.raises(ValueError, match="expected 2 choices"):
+        combinations.index_of([0], [2, 3])
+
+
+def test_describe_shows_factors_and_total():
+    assert combinations.describe([3, 30, 5, 15, 19]) == "3 x 30 x 5 x 15 x 19 = 128,250 combinations"
+    assert combinations.describe([1]) == "1 combination"
+    assert combinations.describe([]) == "0 combinations"
+
+
+@pytest.fixture
+def demo_catalog(db):
+    create_demo_catalog()
+    return {t.slug: t for t in Trophy.objects.all()}
+
+
+def test_starter_round_trips_every_index(demo_catalog):
+    starter = demo_catalog["starter"]
+    slots = starter.ordered_slots()
+    assert starter.combinations == 12
+    picks = set()
+    for index in range(12):
+        choices = starter.choices_for_index(index, slots)
+        chosen = {slot.key: option.key for slot, option in choices}
+        assert starter.index_for_choices(chosen, slots) == index
+        picks.add(tuple(chosen.items()))
+    assert len(picks) == 12
+
+
+def test_classic_round_trips_random_indexes(demo_catalog):
+    classic = demo_catalog["classic"]
+    slots = classic.ordered_slots()
+    assert [s.key for s in slots] == ["base", "figure", "color", "plate", "engraving"]
+    assert classic.combinations == 128_250
+    rng = random.Random(7)
+    for index in [0, 128_249] + [rng.randrange(128_250) for _ in range(300)]:
+        chosen = {slot.key: option.key for slot, option in classic.choices_for_index(index, slots)}
+        assert classic.index_for_choices(chosen, slots) == index
+
+
+def test_unknown_choices_name_the_problem(demo_catalog):
+    starter = demo_catalog["starter"]
+    with pytest.raises(KeyError, match="unknown slot 'hat'"):
+        starter.index_for_choices({"hat": "00", "base": "00", "figure": "00", "plate": "00"})
+    with pytest.raises(KeyError, match="unknown option '09' for slot 'figure'"):
+        starter.index_for_choices({"base": "00", "figure": "09", "plate": "00"})
+    with pytest.raises(KeyError, match="no option chosen for slot 'plate'"):
+        starter.index_for_choices({"base": "00", "figure": "00"})

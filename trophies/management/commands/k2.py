@@ -1,0 +1,93 @@
+"""`manage.py k2 SUBCOMMAND`: the product's command line.
+
+Each subcommand is a thin wrapper over a service; errors a user can fix end
+in one readable line and a non-zero exit (CommandError).
+"""
+import json
+import os
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from trophies.services import demo
+
+
+class Command(BaseCommand):
+    help = "K2 Trophy Builder commands: demo, admin, serve, build, status, locks, health."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
+        sub.required = True
+        p = sub.add_parser("demo", help="create the demo parts and the trophies classic and starter")
+        p.add_argument("--layers", metavar="DIR", help="take classic's layers from DIR/SLOT_NN.png files")
+        sub.add_parser("admin", help="create the staff user admin (password from K2_ADMIN_PASSWORD)")
+        sub.add_parser("serve", help="run Redis (unless REDIS_URL is set), the render workers and the web server")
+        p = sub.add_parser("build", help="start a build of a trophy")
+        p.add_argument("slug")
+        p.add_argument("--wait", action="store_true", help="show progress; exit 0 when done, 1 when failed or cancelled")
+        p = sub.add_parser("status", help="print a build's progress")
+        p.add_argument("build_id", type=int)
+        p.add_argument("--json", action="store_true")
+        sub.add_parser("locks", help="print the locks held now and lock statistics")
+        sub.add_parser("health", help="check the database, Redis, workers and disk; exit 1 when unhealthy")
+
+    def handle(self, *args, subcommand, **options):
+        return getattr(self, f"do_{subcommand}")(**options)
+
+    def do_demo(self, layers=None, **options):
+        try:
+            result = demo.create_demo_catalog(layers)
+        except demo.DemoError as error:
+            raise CommandError(str(error)) from None
+        for trophy in result["trophies"]:
+            self.stdout.write(f"{trophy.slug}: {trophy.count_formula()}")
+        self.stdout.write(f"{result['layers_changed']} layers drawn or replaced")
+
+    def do_admin(self, **options):
+        User = get_user_model()
+        password = os.environ.get("K2_ADMIN_PASSWORD")
+        user = User.objects.filter(username="admin").first()
+        if user and not password:
+            self.stdout.write("Staff user admin exists (set K2_ADMIN_PASSWORD to change its password).")
+            return
+        shown = password is None
+        password = password or secrets.token_urlsafe(12)
+        if user is None:
+            user = User(username="admin", email="admin@example.com")
+        user.is_staff = user.is_superuser = user.is_active = True
+        user.set_password(password)
+        user.save()
+        if shown:
+            self.stdout.write(self.style.WARNING(f"Staff user admin, password: {password}  (shown once)"))
+        else:
+            self.stdout.write("Staff user admin, password from K2_ADMIN_PASSWORD.")
+
+    def do_serve(self, **options):
+        from k2site.supervisor import Supervisor
+
+        Supervisor(out=self.stdout).run()
+
+    def do_build(self, slug, wait=False, **options):
+        from trophies.cli import build_command
+
+        raise SystemExit(build_command(slug, wait, self.stdout))
+
+    def do_status(self, build_id, json=False, **options):
+        from trophies.cli import status_command
+
+        raise SystemExit(status_command(build_id, json, self.stdout))
+
+    def do_locks(self, **options):
+        from locks.stats import format_text, snapshot
+
+        self.stdout.write(format_text(snapshot()))
+
+    def do_health(self, **options):
+        from trophies.services.health import check_health
+
+        report = check_health()
+        for name, (ok, detail) in report.items():
+            self.stdout.write(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
+        if not all(ok for ok, _ in report.values()):
+            raise SystemExit(1)
