@@ -82,6 +82,8 @@ def database_config(url):
             "transaction_mode": "IMMEDIATE",
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
+        # A file, not memory, so worker processes started by tests share it.
+        config["TEST"] = {"NAME": K2_DATA_DIR / "test.sqlite3"}
     return config
 
 

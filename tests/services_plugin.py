@@ -23,8 +23,11 @@ def pytest_load_initial_conftests(early_config, parser, args):
     data_dir = tempfile.mkdtemp(prefix="k2-test.")
     os.environ["K2_DATA_DIR"] = data_dir
     _started.append(lambda: shutil.rmtree(data_dir, ignore_errors=True))
+    os.mkdir(os.path.join(data_dir, "static"))  # STATIC_ROOT, as collectstatic leaves it
     os.environ.pop("K2_LOCK_DIR", None)
     os.environ.setdefault("K2_WORKERS", "2")
+    # One key for the test process and every worker or server it starts.
+    os.environ.setdefault("DJANGO_SECRET_KEY", "k2-test-secret-key-not-for-production-use-0123456789")
     process, url = redis_server.start(os.path.join(data_dir, "redis"))
     _started.append(lambda: redis_server.stop(process))
     os.environ["REDIS_URL"] = url

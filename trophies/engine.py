@@ -195,12 +195,15 @@ class Renderer:
         return self._encode(self.composite(digits))
 
     def render_range(
-        self, start: int, stop: int, should_stop: Callable[[], bool] | None = None
+        self, start: int, stop: int, should_stop: Callable[[], bool] | None = None,
+        wanted: Callable[[int, list[int]], bool] | None = None,
     ) -> Iterator[tuple[int, list[int], bytes]]:
         """Yield ``(index, digits, encoded)`` for indexes start..stop-1 in order.
 
         ``should_stop`` is called before each image; when it returns true the
-        iteration ends. Bytes are identical to :meth:`render_one`'s.
+        iteration ends. ``wanted(index, digits)`` may skip combinations (ones
+        already on disk) at no compositing cost. Bytes are identical to
+        :meth:`render_one`'s.
         """
         if not 0 <= start <= stop <= self.total:
             raise IndexError(f"range {start}..{stop} is outside 0..{self.total}")
@@ -212,6 +215,8 @@ class Renderer:
             if should_stop is not None and should_stop():
                 return
             digits = digits_of(index, self.radices)
+            if wanted is not None and not wanted(index, digits):
+                continue
             changed = 0 if previous is None else first_changed(previous, digits)
             for position in range(changed, top):
                 levels[position + 1] = self._composite(levels[position], position, digits[position])

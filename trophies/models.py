@@ -1,7 +1,5 @@
 """The catalog: components and their options (layers), trophies built of
 ordered tiers of ordered slots, and builds."""
-import hashlib
-
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -157,9 +155,54 @@ class Slot(models.Model):
         return sorted(self.options.all(), key=lambda o: (o.position, o.id))
 
 
-def option_token(option, slot, position):
-    """Short fingerprint of one slot's option: what the layer looks like and
-    where it goes. Image file names are made of these, so the page can build
-    an image's URL itself and a changed layer gives new names."""
-    text = f"{position}:{option.layer_digest}:{slot.x}:{slot.y}"
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+class Build(models.Model):
+    """One run that renders every combination of a trophy."""
+
+    QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+    STATES = [(s, s) for s in (QUEUED, RUNNING, DONE, FAILED, CANCELLED)]
+    ACTIVE = (QUEUED, RUNNING)
+
+    trophy = models.ForeignKey(Trophy, on_delete=models.CASCADE, related_name="builds")
+    state = models.CharField(max_length=10, choices=STATES, default=QUEUED, db_index=True)
+    total = models.PositiveBigIntegerField()
+    chunk_size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"Build {self.pk} of {self.trophy}"
+
+    @property
+    def is_active(self):
+        return self.state in self.ACTIVE
+
+
+class Chunk(models.Model):
+    """A range [start, stop) of a build's combination indexes: one RQ job."""
+
+    QUEUED, RUNNING, DONE, FAILED, CANCELLED = Build.QUEUED, Build.RUNNING, Build.DONE, Build.FAILED, Build.CANCELLED
+
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+    start = models.PositiveBigIntegerField()
+    stop = models.PositiveBigIntegerField()
+    state = models.CharField(max_length=10, choices=Build.STATES, default=QUEUED, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    job_id = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["build", "number"]
+        constraints = [models.UniqueConstraint(fields=["build", "number"], name="unique_chunk_number")]
+
+    def __str__(self):
+        return f"chunk {self.number} [{self.start}, {self.stop}) of build {self.build_id}"

@@ -1,0 +1,106 @@
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def fresh_redis():
+    """Every test starts with an empty Redis (ids restart after a flush)."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    from trophies.services import progress
+
+    progress.reset_client()
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings, tmp_path):
+    """A K2_DATA_DIR of the test's own for files (layers, renders, locks);
+    the database and Redis stay the session's."""
+    data = tmp_path / "data"
+    settings.MEDIA_ROOT = data / "media"
+    settings.K2_RENDER_DIR = data / "renders"
+    settings.K2_LOCK_DIR = data / "locks"
+    return data
+
+
+def database_url_for_children():
+    """Worker processes must open the test database, not the real one."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    host = str(db["HOST"]).replace("/", "%2F")
+    return f"postgres://{db['USER']}@{host}:{db['PORT']}/{db['NAME']}"
+
+
+def child_environment(data_dir):
+    """Environment of a process that must see what this test sees."""
+    return dict(os.environ, DATABASE_URL=database_url_for_children(), K2_DATA_DIR=str(data_dir),
+                K2_LOCK_DIR=str(data_dir / "locks"), PYTHONUNBUFFERED="1")
+
+
+def wait_until(condition, timeout=30.0, interval=0.02, message="condition"):
+    """Poll ``condition`` until it returns a truthy value (returned)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+class WorkerPool:
+    """Real `manage.py rqworker` processes on queue render, as make run starts them."""
+
+    def __init__(self, data_dir, log_dir):
+        self.env = child_environment(data_dir)
+        self.log_dir = log_dir
+        self.processes = []
+
+    def start(self, count=2, burst=False):
+        for _ in range(count):
+            number = len(self.processes)
+            log = open(self.log_dir / f"worker{number}.log", "wb")
+            command = [sys.executable, "manage.py", "rqworker", "render",
+                       "--worker-class", "trophies.workers.RenderWorker", "--worker-ttl", "17",
+                       "--name", f"test-worker-{os.getpid()}-{number}-{time.monotonic_ns()}"]
+            if burst:
+                command.append("--burst")
+            self.processes.append(subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log,
+                                                   stderr=subprocess.STDOUT, start_new_session=True))
+        return self.processes[-count:]
+
+    def logs(self):
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.log_dir.glob("worker*.log")))
+
+    def stop(self):
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def render_workers(data_dir, tmp_path, transactional_db):
+    (tmp_path / "logs").mkdir()
+    pool = WorkerPool(data_dir, tmp_path / "logs")
+    yield pool
+    pool.stop()

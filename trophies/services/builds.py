@@ -1,0 +1,234 @@
+"""Builds: plan, start, render a chunk, finish, cancel, retry.
+
+The path of a build: `start_build` (view, command) plans chunks and enqueues
+`trophies.jobs.render_chunk` per chunk; a worker runs `render_chunk` below,
+which renders the chunk's index range through the engine; the last chunk to
+finish marks the build done. States are stored at each transition.
+"""
+import logging
+import math
+import os
+import socket
+import time
+import traceback
+from contextlib import ExitStack
+
+import django_rq
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from rq import Callback, Retry
+
+from locks import LockTimeout, exclusive, shared
+from trophies import engine
+from trophies.models import Build, Chunk, Trophy
+from trophies.services import progress
+from trophies.services.layers import asset_lock_name
+from trophies.services.renders import AtomicWriter, RenderLayout
+
+log = logging.getLogger(__name__)
+
+QUEUE = "render"
+CHUNKS_PER_WORKER = 16        # enough chunks that workers finish together
+MIN_CHUNK, MAX_CHUNK = 200, 5000
+PROGRESS_EVERY_S = 0.25       # how often a chunk publishes counts and checks for cancel
+RETRIES = 3
+ASSET_LOCK_TIMEOUT_S = 60
+
+
+class BuildError(Exception):
+    """A build that cannot start; the message says why."""
+
+
+class BuildAlreadyRunning(BuildError):
+    def __init__(self, build):
+        super().__init__(f"build {build.pk} of {build.trophy.slug} is already {build.state}")
+        self.build = build
+
+
+def chunk_size_for(total, workers):
+    wanted = math.ceil(total / max(1, workers * CHUNKS_PER_WORKER))
+    return max(MIN_CHUNK, min(MAX_CHUNK, wanted))
+
+
+def plan_chunks(total, size):
+    """(number, start, stop) ranges covering 0..total-1 once, in order."""
+    return [(n, start, min(start + size, total)) for n, start in enumerate(range(0, total, size))]
+
+
+def start_build(trophy, requested_by=""):
+    """Plan and enqueue a build; one per trophy at a time."""
+    try:
+        with exclusive(f"build:{trophy.slug}", timeout=5, owner=f"start by {requested_by or 'system'}"):
+            return _start_locked(trophy, requested_by)
+    except LockTimeout as error:
+        raise BuildError(f"another build of {trophy.slug} is being started: {error}") from None
+
+
+def _start_locked(trophy, requested_by):
+    running = trophy.builds.filter(state__in=Build.ACTIVE).order_by("-id").first()
+    if running:
+        raise BuildAlreadyRunning(running)
+    total = trophy.combinations
+    if total == 0:
+        raise BuildError(f"{trophy.slug} has no combinations: every slot needs at least one option")
+    if total > settings.K2_MAX_COMBINATIONS:
+        raise BuildError(f"{trophy.slug} has {total:,} combinations; the limit is {settings.K2_MAX_COMBINATIONS:,}")
+    size = chunk_size_for(total, settings.K2_WORKERS)
+    with transaction.atomic():
+        build = Build.objects.create(trophy=trophy, total=total, chunk_size=size, requested_by=requested_by)
+        Chunk.objects.bulk_create(
+            Chunk(build=build, number=n, start=a, stop=b) for n, a, b in plan_chunks(total, size)
+        )
+    progress.reset(build.pk)
+    enqueue_chunks(build, build.chunks.all())
+    return build
+
+
+def enqueue_chunks(build, chunks):
+    from trophies.jobs import chunk_failed, render_chunk
+
+    queue = django_rq.get_queue(QUEUE)
+    jobs = [
+        queue.prepare_data(
+            render_chunk, args=(chunk.pk,), job_id=f"k2-build{build.pk}-chunk{chunk.number}-{chunk.attempts}",
+            retry=Retry(max=RETRIES, enqueue_at_front=True), on_failure=Callback(chunk_failed),
+            timeout=600, result_ttl=3600, failure_ttl=7 * 24 * 3600,
+            description=f"render {build.trophy.slug} build {build.pk} chunk {chunk.number} [{chunk.start}, {chunk.stop})",
+        )
+        for chunk in chunks
+    ]
+    enqueued = queue.enqueue_many(jobs)
+    for chunk, job in zip(chunks, enqueued):
+        chunk.job_id = job.id
+    Chunk.objects.bulk_update(chunks, ["job_id"])
+
+
+def load_renderer(trophy):
+    """The engine and the naming for a trophy, reading the layer files under
+    the shared asset locks so a layer replacement never shows half done."""
+    slots = trophy.ordered_slots()
+    options = trophy.slot_options(slots)
+    components = sorted({slot.component.key: slot.component for slot in slots}.items())
+    with ExitStack() as held:
+        for _, component in components:  # sorted: every reader locks in one order
+            held.enter_context(shared(asset_lock_name(component), timeout=ASSET_LOCK_TIMEOUT_S,
+                                      owner=f"render {trophy.slug}"))
+        slot_layers = [
+            engine.SlotLayers(offset=(slot.x, slot.y), layers=[engine.load_layer(o.layer.path) for o in opts])
+            for slot, opts in zip(slots, options)
+        ]
+    renderer = engine.Renderer((trophy.width, trophy.height), slot_layers, trophy.format)
+    return renderer, RenderLayout.for_trophy(trophy, slots, options)
+
+
+def render_chunk(chunk_id, job_id="", worker=""):
+    """Render one chunk (runs in a worker). Returns its counts."""
+    chunk = Chunk.objects.select_related("build__trophy").get(pk=chunk_id)
+    build = chunk.build
+    if build.state not in Build.ACTIVE or progress.cancel_requested(build.pk):
+        Chunk.objects.filter(pk=chunk.pk).update(state=Chunk.CANCELLED, finished_at=timezone.now())
+        return {"cancelled": True}
+    now = timezone.now()
+    Chunk.objects.filter(pk=chunk.pk).update(
+        state=Chunk.RUNNING, attempts=chunk.attempts + 1, started_at=now, job_id=job_id or chunk.job_id,
+        worker=worker or f"{socket.gethostname()}:{os.getpid()}", error="",
+    )
+    Build.objects.filter(pk=build.pk, state=Build.QUEUED).update(state=Build.RUNNING, started_at=now)
+
+    renderer, layout = load_renderer(build.trophy)
+    counts = dict.fromkeys(progress.KINDS, 0)
+    next_report = time.monotonic() + PROGRESS_EVERY_S
+    cancelled = False
+
+    def should_stop():
+        nonlocal next_report, cancelled
+        if time.monotonic() < next_report:
+            return False
+        progress.record(build.pk, chunk.number, counts)
+        next_report = time.monotonic() + PROGRESS_EVERY_S
+        cancelled = progress.cancel_requested(build.pk)
+        return cancelled
+
+    def wanted(index, digits):
+        # The name is the fingerprint: an existing file is already right.
+        if os.path.exists(layout.path(digits)):
+            counts["skipped"] += 1
+            return False
+        return True
+
+    with AtomicWriter(layout.root, f"build{build.pk}-chunk{chunk.number}") as writer:
+        for index, digits, data in renderer.render_range(chunk.start, chunk.stop, should_stop, wanted):
+            try:
+                writer.write(layout.path(digits), data)
+                counts["rendered"] += 1
+            except OSError:
+                log.exception("writing combination %s of build %s failed", index, build.pk)
+                counts["failed"] += 1
+    progress.record(build.pk, chunk.number, counts)
+    state = Chunk.CANCELLED if cancelled else Chunk.DONE
+    Chunk.objects.filter(pk=chunk.pk).update(state=state, finished_at=timezone.now())
+    finish_if_complete(build.pk)
+    return counts
+
+
+def finish_if_complete(build_id):
+    """Called after each chunk ends: the last one settles the build's state.
+
+    Each chunk commits its own state first, so of two chunks ending at once
+    at least the later one sees every chunk ended; the conditional update
+    makes settling happen once."""
+    chunks = Chunk.objects.filter(build_id=build_id)
+    if chunks.filter(state__in=(Chunk.QUEUED, Chunk.RUNNING)).exists():
+        return None
+    if chunks.filter(state=Chunk.FAILED).exists():
+        state = Build.FAILED
+    elif chunks.filter(state=Chunk.CANCELLED).exists() or progress.cancel_requested(build_id):
+        state = Build.CANCELLED
+    else:
+        state = Build.DONE
+    Build.objects.filter(pk=build_id, state__in=Build.ACTIVE).update(state=state, finished_at=timezone.now())
+    return state
+
+
+def chunk_failed(chunk_id, error, will_retry):
+    """A chunk's job raised or its worker died. RQ retries it while it has
+    retries left; after the last one the chunk is failed for good."""
+    state = Chunk.QUEUED if will_retry else Chunk.FAILED
+    Chunk.objects.filter(pk=chunk_id).exclude(state=Chunk.DONE).update(
+        state=state, error=error[-4000:], finished_at=None if will_retry else timezone.now()
+    )
+    if not will_retry:
+        build_id = Chunk.objects.filter(pk=chunk_id).values_list("build_id", flat=True).first()
+        if build_id:
+            finish_if_complete(build_id)
+
+
+def cancel_build(build):
+    """Queued chunks will not start; running ones stop at the next image."""
+    if not build.is_active:
+        return False
+    progress.request_cancel(build.pk)
+    Chunk.objects.filter(build=build, state=Chunk.QUEUED).update(state=Chunk.CANCELLED, finished_at=timezone.now())
+    queue = django_rq.get_queue(QUEUE)
+    for job_id in build.chunks.filter(state=Chunk.CANCELLED).values_list("job_id", flat=True):
+        job = queue.fetch_job(job_id) if job_id else None
+        if job is not None and job.get_status() == "queued":
+            job.cancel()
+    Build.objects.filter(pk=build.pk, state__in=Build.ACTIVE).update(
+        state=Build.CANCELLED, finished_at=timezone.now())
+    return True
+
+
+def retry_failed_chunks(build):
+    """Run a failed build's failed chunks again (one build per trophy still)."""
+    with exclusive(f"build:{build.trophy.slug}", timeout=5, owner=f"retry build {build.pk}"):
+        if build.trophy.builds.filter(state__in=Build.ACTIVE).exclude(pk=build.pk).exists():
+            raise BuildError(f"another build of {build.trophy.slug} is running")
+        chunks = list(build.chunks.filter(state=Chunk.FAILED))
+        if not chunks:
+            raise BuildError(f"build {build.pk} has no failed chunks")
+        Chunk.objects.filter(pk__in=[c.pk for c in chunks]).update(state=Chunk.QUEUED, error="", finished_at=None)
+        Build.objects.filter(pk=build.pk).update(state=Build.RUNNING, finished_at=None, error="")
+        enqueue_chunks(build, chunks)
+    return len(chunks)

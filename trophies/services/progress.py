@@ -1,0 +1,71 @@
+"""A build's progress counters in Redis.
+
+Each chunk owns its own fields (rendered/skipped/failed of that chunk) and
+sets them to its running totals, so a chunk that runs again after a crash
+overwrites its counts instead of adding to them. Readers sum the fields: a
+few hundred small numbers, one round trip, no file scans.
+"""
+import time
+
+import redis
+from django.conf import settings
+
+KINDS = ("rendered", "skipped", "failed")
+_client = None
+
+
+def client():
+    global _client
+    if _client is None:
+        _client = redis.Redis.from_url(settings.REDIS_URL)
+    return _client
+
+
+def reset_client():
+    """Drop this process's connection (before forking children)."""
+    global _client
+    if _client is not None:
+        _client.close()
+    _client = None
+
+
+def counters_key(build_id):
+    return f"k2:build:{build_id}:counts"
+
+
+def samples_key(build_id):
+    return f"k2:build:{build_id}:samples"
+
+
+def cancel_key(build_id):
+    return f"k2:build:{build_id}:cancel"
+
+
+def record(build_id, chunk_number, counts):
+    """Store one chunk's running totals and a throughput sample."""
+    mapping = {f"{kind}:{chunk_number}": counts[kind] for kind in KINDS}
+    pipe = client().pipeline(transaction=False)
+    pipe.hset(counters_key(build_id), mapping=mapping)
+    pipe.zadd(samples_key(build_id), {f"{chunk_number}:{time.time():.3f}:{sum(counts.values())}": time.time()})
+    pipe.execute()
+
+
+def totals(build_id):
+    values = client().hgetall(counters_key(build_id))
+    result = dict.fromkeys(KINDS, 0)
+    for field, value in values.items():
+        kind = field.decode().split(":", 1)[0]
+        result[kind] += int(value)
+    return result
+
+
+def reset(build_id):
+    client().delete(counters_key(build_id), samples_key(build_id), cancel_key(build_id))
+
+
+def request_cancel(build_id):
+    client().set(cancel_key(build_id), "1", ex=7 * 24 * 3600)
+
+
+def cancel_requested(build_id):
+    return bool(client().exists(cancel_key(build_id)))

@@ -1,0 +1,106 @@
+"""Where rendered images live and what their names are made of.
+
+An image's path is its fingerprint: a token for the render settings (engine
+version, canvas, format) and one token per slot for the chosen option's layer
+pixels and the slot's offset. So a rebuild finds images that are already
+right by name, a replaced layer changes only the names that use it, and the
+storefront page can build any image's URL from per-option tokens without a
+round trip. Files are written atomically: a reader never sees a partial one.
+"""
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from trophies import engine
+
+DIR_LEVELS = 2  # leading tokens used as directories, so no folder holds every file
+
+
+def _token(text):
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def settings_token(trophy, slot_count):
+    return _token(f"{engine.ENGINE_VERSION}:{trophy.width}x{trophy.height}:{trophy.format}:{slot_count}")
+
+
+def option_token(position, slot, option):
+    return _token(f"{position}:{option.layer_digest}:{slot.x}:{slot.y}")
+
+
+def relative_path(settings_tok, tokens, extension):
+    """'<settings>/<t0>/<t1>/<t2>-<t3>-<t4>.jpg' (fewer directories when
+    there are fewer slots)."""
+    levels = min(DIR_LEVELS, len(tokens) - 1)
+    return "/".join([settings_tok, *tokens[:levels], "-".join(tokens[levels:]) + extension])
+
+
+@dataclass
+class RenderLayout:
+    """Everything needed to name a trophy's images, computed once per chunk."""
+
+    root: Path          # K2_RENDER_DIR/<slug>
+    url_root: str       # RENDER_URL<slug>/
+    settings_token: str
+    tokens: list        # per slot, per option
+    extension: str
+
+    @classmethod
+    def for_trophy(cls, trophy, slots, options):
+        return cls(
+            root=Path(settings.K2_RENDER_DIR) / trophy.slug,
+            url_root=f"{settings.RENDER_URL}{trophy.slug}/",
+            settings_token=settings_token(trophy, len(slots)),
+            tokens=[[option_token(p, slot, o) for o in opts] for p, (slot, opts) in enumerate(zip(slots, options))],
+            extension=engine.FORMATS[trophy.format],
+        )
+
+    def relative(self, digits):
+        tokens = [self.tokens[position][digit] for position, digit in enumerate(digits)]
+        return relative_path(self.settings_token, tokens, self.extension)
+
+    def path(self, digits):
+        return self.root / self.relative(digits)
+
+    def url(self, digits):
+        return self.url_root + self.relative(digits)
+
+
+class AtomicWriter:
+    """Writes files through a private temporary directory and a rename.
+
+    The temporary directory belongs to one writer (one chunk), so a writer
+    that starts over after a crash removes what its dead predecessor left.
+    """
+
+    def __init__(self, root, name):
+        self.root = Path(root)
+        self.scratch = self.root / ".tmp" / name
+        self.known_dirs = set()
+
+    def __enter__(self):
+        self.discard_scratch()
+        self.scratch.mkdir(parents=True)
+        return self
+
+    def __exit__(self, *exc):
+        self.discard_scratch()
+
+    def discard_scratch(self):
+        if self.scratch.exists():
+            for leftover in self.scratch.iterdir():
+                leftover.unlink()
+            self.scratch.rmdir()
+
+    def write(self, path, data):
+        directory = path.parent
+        if directory not in self.known_dirs:
+            directory.mkdir(parents=True, exist_ok=True)
+            self.known_dirs.add(directory)
+        temporary = self.scratch / path.name
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)

@@ -1,0 +1,54 @@
+"""The render worker: rq's forking Worker, tuned so a dead worker's chunk
+runs again within seconds instead of RQ's default ~13 minutes.
+
+- The heartbeat TTL of a running job is jmi + 3 s instead of RQ's
+  hard-coded jmi + 60 s, so an abandoned job's registry entry expires fast;
+  maintenance (which re-queues abandoned jobs through their Retry) runs
+  every few seconds on every worker.
+- The horse (the forked process running the job) dies with its parent
+  (PDEATHSIG), so a killed worker never leaves a horse rendering unwatched
+  while its chunk runs again elsewhere.
+- A horse killed under a live parent: the parent fails the job at once and
+  RQ's Retry re-queues it at the front; we record that on the chunk.
+get_heartbeat_ttl is not public rq API: recheck on rq upgrades.
+"""
+import ctypes
+import signal
+
+from django.db import connections
+from rq import Worker
+
+from trophies.services import builds, progress
+
+PR_SET_PDEATHSIG = 1
+JOB_MONITORING_INTERVAL = 2
+MAINTENANCE_INTERVAL = 3
+HEARTBEAT_GRACE = 3
+
+
+class RenderWorker(Worker):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("job_monitoring_interval", JOB_MONITORING_INTERVAL)
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
+        super().__init__(*args, **kwargs)
+
+    def get_heartbeat_ttl(self, job, working_time=0.0):
+        remaining = (job.timeout - working_time) if job.timeout and job.timeout > 0 else self.job_monitoring_interval
+        return int(min(remaining, self.job_monitoring_interval)) + HEARTBEAT_GRACE
+
+    def setup_work_horse_signals(self):
+        super().setup_work_horse_signals()
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        if job.func_name != "trophies.jobs.render_chunk":
+            return
+        try:
+            builds.chunk_failed(job.args[0], f"worker process killed (wait status {ret_val})",
+                                will_retry=(job.retries_left or 0) > 0)
+        finally:
+            # Horses are forked from this process: they must not inherit
+            # (and later close) a database connection opened here.
+            connections.close_all()
+            progress.reset_client()
