@@ -1,0 +1,42 @@
+"""Who may read lock data: staff for the dashboard and JSON API; loopback
+clients or holders of K2_METRICS_TOKEN for the plain-text monitor stats.
+
+``metrics_allowed`` is shared with /metrics, which follows the same rule.
+"""
+import hmac
+import ipaddress
+
+from django.conf import settings
+
+__all__ = ("is_staff", "is_loopback", "metrics_allowed")
+
+
+def is_staff(request):
+    user = getattr(request, "user", None)
+    return bool(user and user.is_active and user.is_staff)
+
+
+def is_loopback(request):
+    # Behind a reverse proxy on the same host every client looks like
+    # loopback: such proxies must set a token rule of their own (or not
+    # forward these paths).
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+def metrics_allowed(request):
+    """Loopback clients, or anyone sending the configured token as
+    ``Authorization: Bearer <token>`` or ``?token=<token>``."""
+    if is_loopback(request):
+        return True
+    expected = getattr(settings, "K2_METRICS_TOKEN", None)
+    if not expected:
+        return False
+    scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    offered = [value.strip() if scheme.lower() == "bearer" else "", request.GET.get("token", "")]
+    expected = expected.encode()
+    return any(token and hmac.compare_digest(token.encode(), expected) for token in offered)

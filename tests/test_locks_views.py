@@ -1,0 +1,98 @@
+"""Access rules and shapes of /api/locks/, /locks/ and /locks/stats.txt."""
+import os
+
+import pytest
+from django.test import RequestFactory
+
+from locks import exclusive
+from locks.access import metrics_allowed
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def lock_dir(settings, tmp_path):
+    settings.K2_LOCK_DIR = tmp_path / "locks"
+    settings.K2_METRICS_TOKEN = None
+
+
+def test_api_refuses_anonymous_with_json(client):
+    response = client.get("/api/locks/")
+    assert response.status_code == 403
+    assert response.json() == {"error": "staff login required"}
+
+
+def test_api_refuses_non_staff(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("shopper", password="x"))
+    response = client.get("/api/locks/")
+    assert response.status_code == 403 and response.json() == {"error": "staff login required"}
+
+
+def test_api_gives_staff_the_snapshot(admin_client):
+    with exclusive("build:classic", owner="job 42"):
+        response = admin_client.get("/api/locks/")
+    assert response.status_code == 200
+    data = response.json()
+    assert set(data) >= {"exclusive", "shared", "stats"}
+    (lock,) = data["exclusive"]
+    assert {"name", "pid", "host", "owner", "since"} <= set(lock)
+    assert (lock["name"], lock["pid"], lock["owner"]) == ("build:classic", os.getpid(), "job 42")
+    assert {"acquisitions", "waits", "timeouts", "wait_avg_ms", "wait_max_ms", "orphans",
+            "held_exclusive", "held_shared"} <= set(data["stats"])
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_dashboard_redirects_anonymous_to_login(client):
+    response = client.get("/locks/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+def test_dashboard_shows_held_locks_to_staff(admin_client):
+    with exclusive("build:<classic>", owner="job 42"):
+        response = admin_client.get("/locks/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "build:&lt;classic&gt;" in html and "job 42" in html
+    assert 'id="locks-exclusive"' in html and 'id="locks-shared"' in html and 'id="locks-waiters"' in html
+    assert '"/api/locks/"' in html  # the 2 s refresh fetches the JSON API
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+def test_stats_txt_answers_loopback(client, address):
+    response = client.get("/locks/stats.txt", REMOTE_ADDR=address)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    values = dict(line.split(": ", 1) for line in response.content.decode().splitlines())
+    assert {"acquisitions", "waits", "timeouts", "wait_avg_ms", "wait_max_ms", "orphans"} <= set(values)
+
+
+def test_stats_txt_refuses_others_without_a_token(client, settings):
+    assert client.get("/locks/stats.txt", REMOTE_ADDR="10.1.2.3").status_code == 403
+    # No token configured: no token is good enough.
+    assert client.get("/locks/stats.txt", REMOTE_ADDR="10.1.2.3", HTTP_AUTHORIZATION="Bearer ").status_code == 403
+    assert client.get("/locks/stats.txt?token=", REMOTE_ADDR="10.1.2.3").status_code == 403
+
+
+def test_stats_txt_accepts_the_token(client, settings):
+    settings.K2_METRICS_TOKEN = "s3cret"
+    remote = {"REMOTE_ADDR": "10.1.2.3"}
+    assert client.get("/locks/stats.txt", HTTP_AUTHORIZATION="Bearer s3cret", **remote).status_code == 200
+    assert client.get("/locks/stats.txt?token=s3cret", **remote).status_code == 200
+    assert client.get("/locks/stats.txt", HTTP_AUTHORIZATION="Bearer wrong", **remote).status_code == 403
+    assert client.get("/locks/stats.txt?token=s3cre", **remote).status_code == 403
+    assert client.get("/locks/stats.txt", HTTP_AUTHORIZATION="Basic s3cret", **remote).status_code == 403
+
+
+def test_metrics_allowed_helper(settings):
+    factory = RequestFactory()
+    assert metrics_allowed(factory.get("/metrics", REMOTE_ADDR="127.0.0.1"))
+    assert metrics_allowed(factory.get("/metrics", REMOTE_ADDR="::ffff:127.0.0.1"))
+    assert not metrics_allowed(factory.get("/metrics", REMOTE_ADDR="192.168.0.9"))
+    assert not metrics_allowed(factory.get("/metrics", REMOTE_ADDR="not-an-ip"))
+    settings.K2_METRICS_TOKEN = "t0ken"
+    assert metrics_allowed(factory.get("/metrics", REMOTE_ADDR="192.168.0.9", HTTP_AUTHORIZATION="Bearer t0ken"))
+
+
+def test_views_are_get_only(admin_client):
+    assert admin_client.post("/api/locks/").status_code == 405
+    assert admin_client.post("/locks/stats.txt").status_code == 405
