@@ -54,7 +54,7 @@ def test_starter_build_through_real_workers_writes_exactly_the_expected_files(re
     for index in range(12):
         digits = [starter.slot_options(slots)[p].index(o) for p, (_, o) in enumerate(starter.choices_for_index(index, slots))]
         path = layout.path(digits)
-        assert path.read_bytes() == renderer.render_one(digits)
+        assert Path(path).read_bytes() == renderer.render_one(digits)
     with Image.open(files[0]) as image:
         assert image.format == "JPEG" and image.size == (400, 500)
     assert not list((settings.K2_RENDER_DIR / "starter" / ".tmp").iterdir())

@@ -80,3 +80,19 @@ def test_unknown_choices_name_the_problem(demo_catalog):
         starter.index_for_choices({"base": "00", "figure": "09", "plate": "00"})
     with pytest.raises(KeyError, match="no option chosen for slot 'plate'"):
         starter.index_for_choices({"base": "00", "figure": "00"})
+
+
+@pytest.mark.parametrize("radices", [[2, 3, 4], [3, 30, 5, 15, 19], [5], [1, 7, 1]])
+def test_digits_used_by_a_range_are_exactly_those_of_its_combinations(radices):
+    total = combinations.count(radices)
+    rng = random.Random(sum(radices))
+    ranges = [(0, total), (0, 1), (total - 1, total)] + [
+        sorted(rng.sample(range(total + 1), 2)) for _ in range(40)]
+    for start, stop in ranges:
+        if start == stop:
+            continue
+        expected = [set() for _ in radices]
+        for index in range(start, stop):
+            for position, digit in enumerate(combinations.digits_of(index, radices)):
+                expected[position].add(digit)
+        assert combinations.digits_used(radices, start, stop) == [sorted(s) for s in expected]

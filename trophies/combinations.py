@@ -51,3 +51,18 @@ def describe(radices):
     if len(radices) < 2:
         return f"{total:,} {noun}"
     return f"{' x '.join(str(r) for r in radices)} = {total:,} {noun}"
+
+
+def digits_used(radices, start, stop):
+    """For each slot, the sorted option indexes that combinations
+    start..stop-1 use: a chunk loads only those layers."""
+    used = []
+    block = count(radices)
+    for radix in radices:
+        block //= radix  # combinations per step of this slot's digit
+        first, last = start // block, (stop - 1) // block
+        if last - first + 1 >= radix:
+            used.append(list(range(radix)))
+        else:
+            used.append(sorted({step % radix for step in range(first, last + 1)}))
+    return used

@@ -158,8 +158,11 @@ class Renderer:
             self._background = Image.new("RGB", self.size, (255, 255, 255))
         else:
             self._background = Image.new("RGBA", self.size, (0, 0, 0, 0))
+        # A layer given as None is not loaded (a caller rendering a sub-range
+        # that never uses it); using it anyway raises instead of drawing wrong.
         self._placements = [
-            [_Placement(load_layer(layer), tuple(slot.offset), self.size, opaque) for layer in slot.layers]
+            [None if layer is None else _Placement(load_layer(layer), tuple(slot.offset), self.size, opaque)
+             for layer in slot.layers]
             for slot in slots
         ]
         self.radices = [len(slot.layers) for slot in slots]
@@ -170,9 +173,15 @@ class Renderer:
         canvas.save(out, self.format, **self._options)
         return out.getvalue()
 
+    def _placement(self, position, digit):
+        placement = self._placements[position][digit]
+        if placement is None:
+            raise LookupError(f"option {digit} of slot {position} was not loaded")
+        return placement
+
     def _composite(self, below, position, digit):
         """A new image: ``below`` with the chosen layer of slot ``position``."""
-        placement = self._placements[position][digit]
+        placement = self._placement(position, digit)
         if placement.pixels is None:
             return below  # nothing visible: share the image, never modified
         canvas = below.copy()
@@ -229,7 +238,7 @@ class Renderer:
         The pixels under the layer are saved and put back afterwards, so
         ``below`` is unchanged on return (same pixels as a copy would give).
         """
-        placement = self._placements[-1][digit]
+        placement = self._placement(len(self._placements) - 1, digit)
         if placement.pixels is None:
             return self._encode(below)
         saved = below.crop(placement.box)

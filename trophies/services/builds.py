@@ -10,7 +10,6 @@ import math
 import os
 import socket
 import time
-import traceback
 from contextlib import ExitStack
 
 import django_rq
@@ -20,11 +19,11 @@ from django.utils import timezone
 from rq import Callback, Retry
 
 from locks import LockTimeout, exclusive, shared
-from trophies import engine
-from trophies.models import Build, Chunk, Trophy
+from trophies import combinations, engine
+from trophies.models import Build, Chunk
 from trophies.services import progress
 from trophies.services.layers import asset_lock_name
-from trophies.services.renders import AtomicWriter, RenderLayout
+from trophies.services.renders import AtomicWriter, ExistingFiles, RenderLayout
 
 log = logging.getLogger(__name__)
 
@@ -104,19 +103,24 @@ def enqueue_chunks(build, chunks):
     Chunk.objects.bulk_update(chunks, ["job_id"])
 
 
-def load_renderer(trophy):
+def load_renderer(trophy, start=0, stop=None):
     """The engine and the naming for a trophy, reading the layer files under
-    the shared asset locks so a layer replacement never shows half done."""
+    the shared asset locks so a layer replacement never shows half done.
+    Only the layers that combinations start..stop-1 use are read."""
     slots = trophy.ordered_slots()
     options = trophy.slot_options(slots)
+    radices = [len(opts) for opts in options]
+    used = combinations.digits_used(radices, start, combinations.count(radices) if stop is None else stop)
     components = sorted({slot.component.key: slot.component for slot in slots}.items())
     with ExitStack() as held:
         for _, component in components:  # sorted: every reader locks in one order
             held.enter_context(shared(asset_lock_name(component), timeout=ASSET_LOCK_TIMEOUT_S,
                                       owner=f"render {trophy.slug}"))
         slot_layers = [
-            engine.SlotLayers(offset=(slot.x, slot.y), layers=[engine.load_layer(o.layer.path) for o in opts])
-            for slot, opts in zip(slots, options)
+            engine.SlotLayers(offset=(slot.x, slot.y), layers=[
+                engine.load_layer(option.layer.path) if digit in wanted else None
+                for digit, option in enumerate(opts)])
+            for slot, opts, wanted in zip(slots, options, map(set, used))
         ]
     renderer = engine.Renderer((trophy.width, trophy.height), slot_layers, trophy.format)
     return renderer, RenderLayout.for_trophy(trophy, slots, options)
@@ -136,7 +140,7 @@ def render_chunk(chunk_id, job_id="", worker=""):
     )
     Build.objects.filter(pk=build.pk, state=Build.QUEUED).update(state=Build.RUNNING, started_at=now)
 
-    renderer, layout = load_renderer(build.trophy)
+    renderer, layout = load_renderer(build.trophy, chunk.start, chunk.stop)
     counts = dict.fromkeys(progress.KINDS, 0)
     next_report = time.monotonic() + PROGRESS_EVERY_S
     cancelled = False
@@ -150,9 +154,14 @@ def render_chunk(chunk_id, job_id="", worker=""):
         cancelled = progress.cancel_requested(build.pk)
         return cancelled
 
+    existing = ExistingFiles()
+    path = None
+
     def wanted(index, digits):
         # The name is the fingerprint: an existing file is already right.
-        if os.path.exists(layout.path(digits)):
+        nonlocal path
+        path = layout.path(digits)
+        if path in existing:
             counts["skipped"] += 1
             return False
         return True
@@ -160,7 +169,7 @@ def render_chunk(chunk_id, job_id="", worker=""):
     with AtomicWriter(layout.root, f"build{build.pk}-chunk{chunk.number}") as writer:
         for index, digits, data in renderer.render_range(chunk.start, chunk.stop, should_stop, wanted):
             try:
-                writer.write(layout.path(digits), data)
+                writer.write(path, data)
                 counts["rendered"] += 1
             except OSError:
                 log.exception("writing combination %s of build %s failed", index, build.pk)

@@ -40,9 +40,11 @@ def relative_path(settings_tok, tokens, extension):
 
 @dataclass
 class RenderLayout:
-    """Everything needed to name a trophy's images, computed once per chunk."""
+    """Everything needed to name a trophy's images, computed once per chunk.
 
-    root: Path          # K2_RENDER_DIR/<slug>
+    Paths are plain strings: a chunk names thousands of files a second."""
+
+    root: str           # K2_RENDER_DIR/<slug>
     url_root: str       # RENDER_URL<slug>/
     settings_token: str
     tokens: list        # per slot, per option
@@ -51,7 +53,7 @@ class RenderLayout:
     @classmethod
     def for_trophy(cls, trophy, slots, options):
         return cls(
-            root=Path(settings.K2_RENDER_DIR) / trophy.slug,
+            root=str(Path(settings.K2_RENDER_DIR) / trophy.slug),
             url_root=f"{settings.RENDER_URL}{trophy.slug}/",
             settings_token=settings_token(trophy, len(slots)),
             tokens=[[option_token(p, slot, o) for o in opts] for p, (slot, opts) in enumerate(zip(slots, options))],
@@ -63,10 +65,28 @@ class RenderLayout:
         return relative_path(self.settings_token, tokens, self.extension)
 
     def path(self, digits):
-        return self.root / self.relative(digits)
+        return f"{self.root}/{self.relative(digits)}"
 
     def url(self, digits):
         return self.url_root + self.relative(digits)
+
+
+class ExistingFiles:
+    """Answers "is this file there?" from one directory listing per folder
+    instead of a stat per file."""
+
+    def __init__(self):
+        self.listings = {}
+
+    def __contains__(self, path):
+        directory, name = path.rsplit("/", 1)
+        listing = self.listings.get(directory)
+        if listing is None:
+            try:
+                listing = self.listings[directory] = set(os.listdir(directory))
+            except FileNotFoundError:
+                listing = self.listings[directory] = set()
+        return name in listing
 
 
 class AtomicWriter:
@@ -77,30 +97,32 @@ class AtomicWriter:
     """
 
     def __init__(self, root, name):
-        self.root = Path(root)
-        self.scratch = self.root / ".tmp" / name
+        self.scratch = os.path.join(root, ".tmp", name)
         self.known_dirs = set()
 
     def __enter__(self):
         self.discard_scratch()
-        self.scratch.mkdir(parents=True)
+        os.makedirs(self.scratch)
         return self
 
     def __exit__(self, *exc):
         self.discard_scratch()
 
     def discard_scratch(self):
-        if self.scratch.exists():
-            for leftover in self.scratch.iterdir():
-                leftover.unlink()
-            self.scratch.rmdir()
+        if os.path.isdir(self.scratch):
+            for leftover in os.listdir(self.scratch):
+                os.unlink(os.path.join(self.scratch, leftover))
+            os.rmdir(self.scratch)
 
     def write(self, path, data):
-        directory = path.parent
+        directory, name = path.rsplit("/", 1)
         if directory not in self.known_dirs:
-            directory.mkdir(parents=True, exist_ok=True)
+            os.makedirs(directory, exist_ok=True)
             self.known_dirs.add(directory)
-        temporary = self.scratch / path.name
-        with open(temporary, "wb") as handle:
-            handle.write(data)
+        temporary = f"{self.scratch}/{name}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
         os.replace(temporary, path)
