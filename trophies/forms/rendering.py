@@ -1,0 +1,153 @@
+"""Deform inside Django: the Chameleon renderer, static resources, and
+turning ordered controls into an appstruct or a form to show again."""
+from pathlib import Path
+
+import colander
+import deform
+import peppercorn
+from django.conf import settings
+from django.templatetags.static import static
+from django.utils.safestring import mark_safe
+
+# Our widget templates, searched before Deform's own.
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+DEFORM_TEMPLATE_DIR = Path(deform.__file__).resolve().parent / "templates"
+
+# Deform's base resources, in deformdemo's order; widget resources follow.
+BASE_CSS = ["css/form.css", "css/bootstrap.min.css", "css/bootstrap-icons.min.css"]
+BASE_JS = ["scripts/jquery-2.0.3.min.js", "scripts/bootstrap.bundle.min.js"]
+
+# Controls every Deform form sends that are not schema fields.
+FRAMEWORK_CONTROLS = {"_charset_", "__formid__", "csrfmiddlewaretoken"}
+
+_configured = False
+
+
+def configure_deform():
+    """Point Deform's global renderer at our templates, then Deform's, with
+    Chameleon's debug output off. Call once from ``TrophiesConfig.ready()``;
+    :func:`make_form` calls it lazily too."""
+    global _configured
+    deform.Form.set_zpt_renderer(
+        [str(TEMPLATE_DIR), str(DEFORM_TEMPLATE_DIR)],
+        auto_reload=settings.DEBUG,
+        debug=False,
+    )
+    _configured = True
+
+
+def make_form(schema, buttons=("save",), **kw):
+    if not _configured:
+        configure_deform()
+    return deform.Form(schema, buttons=buttons, **kw)
+
+
+def deform_static(spec):
+    """'deform:static/scripts/deform.js' -> '/static/deform/scripts/deform.js'."""
+    if ":" in spec:
+        package, path = spec.split(":", 1)
+        if package != "deform" or not path.startswith("static/"):
+            raise ValueError(f"resource {spec!r} is not one of Deform's static files")
+        path = path[len("static/"):]
+    else:
+        path = spec
+    return static("deform/" + path)
+
+
+def form_resources(form):
+    """{"css": [url, ...], "js": [url, ...]} for a page showing ``form``."""
+    resources = form.get_widget_resources()
+    css = [deform_static(path) for path in BASE_CSS]
+    js = [deform_static(path) for path in BASE_JS]
+    for spec in resources.get("css", ()):
+        url = deform_static(spec)
+        if url not in css:
+            css.append(url)
+    for spec in resources.get("js", ()):
+        url = deform_static(spec)
+        if url not in js:
+            js.append(url)
+    return {"css": css, "js": js}
+
+
+def render_form(form, appstruct=colander.null):
+    return mark_safe(form.render(appstruct))
+
+
+class SubmissionRejected(Exception):
+    """Controls that cannot even be parsed into a structure."""
+
+
+def unknown_controls(field, pstruct, prefix=""):
+    """Names in ``pstruct`` that the form has no field for (tampering or a
+    stale page), as dotted paths."""
+    unknown = []
+    if not isinstance(pstruct, dict):
+        return unknown
+    children = {child.name: child for child in field.children}
+    for name, value in pstruct.items():
+        path = f"{prefix}{name}"
+        child = children.get(name)
+        if child is None:
+            unknown.append(path)
+            continue
+        typ = child.schema.typ
+        if isinstance(typ, colander.Mapping):
+            unknown += unknown_controls(child, value, path + ".")
+        elif isinstance(typ, colander.Sequence) and child.children and isinstance(value, list):
+            item = child.children[0]
+            for index, element in enumerate(value):
+                if isinstance(item.schema.typ, colander.Mapping):
+                    unknown += unknown_controls(item, element, f"{path}.{index}.")
+    return unknown
+
+
+def form_error(form, message, appstruct=colander.null, cstruct=None):
+    """A :class:`deform.ValidationFailure` carrying a form-level message, to
+    show the form again with ``cstruct`` (what was typed) or ``appstruct``."""
+    if cstruct is None:
+        cstruct = form.schema.serialize(appstruct)
+    return deform.ValidationFailure(form, cstruct, colander.Invalid(form.schema, message))
+
+
+def field_error(form, path, message, appstruct):
+    """A failure with ``message`` beside the field at ``path``, e.g.
+    ``("layer",)`` or ``("tiers", 0, "slots", 1, "key")``."""
+    cstruct = form.schema.serialize(appstruct)
+    root = colander.Invalid(form.schema)
+    parent_error, node = root, form.schema
+    for step in path:
+        if isinstance(step, int):
+            child = node.children[0]
+            position = step
+        else:
+            child = node[step]
+            position = node.children.index(child)
+        error = colander.Invalid(child, message if step == path[-1] and child is not None else None)
+        parent_error.add(error, position)
+        parent_error, node = error, child
+    return deform.ValidationFailure(form, cstruct, root)
+
+
+def validate_controls(form, controls, initial=colander.null):
+    """Ordered controls -> appstruct, or raise :class:`deform.ValidationFailure`
+    for anything wrong with them: broken structure (missing ``__end__``),
+    fields the form does not have, bad values. A submission too broken to
+    show again shows ``initial`` with the reason."""
+    controls = [(name, value) for name, value in controls if name not in FRAMEWORK_CONTROLS]
+    button_names = {button.name for button in form.buttons}
+    controls = [(name, value) for name, value in controls if name not in button_names]
+    for name, value in controls:
+        if name in (peppercorn.START, peppercorn.END) and not isinstance(value, str):
+            raise form_error(form, "The submission is malformed: a structure marker is not text.", initial)
+    try:
+        pstruct = peppercorn.parse(controls)
+    except (ValueError, TypeError, IndexError) as error:
+        raise form_error(form, f"The submission is malformed ({error}); nothing was saved.", initial) from None
+    unknown = unknown_controls(form, pstruct)
+    appstruct = form.validate_pstruct(pstruct)
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise form_error(form, f"The submission has fields this form does not have: {shown}.",
+                         cstruct=form.cstruct)
+    return appstruct

@@ -1,0 +1,372 @@
+"""Colander schemas of the studio forms: a trophy (tiers -> slots), a
+component and an option of the parts library.
+
+The schemas are bound with the catalog they validate against::
+
+    TrophySchema().bind(catalog=PartsCatalog.load(), trophy=None_or_instance)
+
+Cross-field rules live in the validators of the mappings: an option must
+belong to its slot's component, slot keys are unique in the trophy, and a
+trophy may not have more than ``K2_MAX_COMBINATIONS`` combinations.
+"""
+import re
+from dataclasses import dataclass, field
+
+import colander
+import deform
+from django.conf import settings
+
+from trophies import combinations
+from trophies.models import FORMATS, MAX_CANVAS, MIN_CANVAS, Component, Option, Trophy
+from trophies.services.layers import LayerRejected, decode_layer
+
+SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]+\Z")
+SLUG_MESSAGE = "Use only letters, digits, hyphens and underscores."
+
+
+@dataclass
+class PartsCatalog:
+    """Components and options the trophy form offers, loaded once per request."""
+
+    components: list = field(default_factory=list)  # [Component]
+    options: dict = field(default_factory=dict)  # option id (str) -> Option
+    by_component: dict = field(default_factory=dict)  # component key -> [Option]
+
+    @classmethod
+    def load(cls):
+        catalog = cls(components=list(Component.objects.order_by("name", "key")))
+        for option in Option.objects.select_related("component").order_by("component__name", "position", "id"):
+            catalog.options[str(option.pk)] = option
+            catalog.by_component.setdefault(option.component.key, []).append(option)
+        return catalog
+
+    def component_keys(self):
+        return [component.key for component in self.components]
+
+
+def slug_node(title, description=None, **kw):
+    return colander.SchemaNode(
+        colander.String(),
+        title=title,
+        description=description,
+        validator=colander.All(colander.Length(min=1, max=50), colander.Regex(SLUG_RE, SLUG_MESSAGE)),
+        **kw,
+    )
+
+
+# -- trophy ------------------------------------------------------------------
+
+
+class OptionPickerWidget(deform.widget.CheckboxChoiceWidget):
+    """Checkboxes of every component's options, grouped by component; the
+    studio script shows only the chosen component's group."""
+
+    template = "option_picker"
+
+    def __init__(self, groups=(), **kw):
+        super().__init__(**kw)
+        self.groups = groups
+
+    def serialize(self, field, cstruct, **kw):
+        if cstruct in (colander.null, None):
+            cstruct = ()
+        return field.renderer(self.template, **self.get_template_values(field, cstruct, kw))
+
+
+@colander.deferred
+def deferred_component_widget(node, kw):
+    catalog = kw["catalog"]
+    values = [("", "- choose a component -")] + [(c.key, f"{c.name} ({c.key})") for c in catalog.components]
+    return deform.widget.SelectWidget(values=values, css_class="k2-slot-component")
+
+
+@colander.deferred
+def deferred_component_validator(node, kw):
+    keys = kw["catalog"].component_keys()
+    return colander.OneOf(keys, msg_err="Unknown component ${val}; choose one from the list.")
+
+
+@colander.deferred
+def deferred_option_widget(node, kw):
+    catalog = kw["catalog"]
+    thumb = kw.get("thumbnail_url", lambda option: "")
+    groups = [
+        {
+            "key": component.key,
+            "name": component.name,
+            "options": [
+                {"value": str(o.pk), "label": o.label, "thumb": thumb(o)}
+                for o in catalog.by_component.get(component.key, [])
+            ],
+        }
+        for component in catalog.components
+    ]
+    return OptionPickerWidget(groups=groups)
+
+
+class AllowedOptions(colander.SequenceSchema):
+    option = colander.SchemaNode(colander.String())
+
+
+def allowed_options_node():
+    return AllowedOptions(
+        name="options",
+        title="Allowed options",
+        widget=deferred_option_widget,
+        missing=(),
+        preparer=lambda values: values if values is colander.null else list(dict.fromkeys(values)),
+    )
+
+
+class SlotSchema(colander.MappingSchema):
+    component = colander.SchemaNode(
+        colander.String(),
+        title="Component",
+        widget=deferred_component_widget,
+        validator=deferred_component_validator,
+        missing_msg="Choose a component.",
+    )
+    key = slug_node(
+        "Slot key",
+        "Unique in the trophy; empty: the component's key.",
+        missing="",
+    )
+    options = allowed_options_node()
+    x = colander.SchemaNode(colander.Integer(), title="x offset", default=0, missing=0,
+                            validator=colander.Range(-MAX_CANVAS, MAX_CANVAS))
+    y = colander.SchemaNode(colander.Integer(), title="y offset", default=0, missing=0,
+                            validator=colander.Range(-MAX_CANVAS, MAX_CANVAS))
+
+    def validator(self, node, value):
+        """Options must be chosen, and be options of the slot's component."""
+        catalog = self.bindings["catalog"]
+        error = colander.Invalid(node)
+        if not value["options"]:
+            error["options"] = "Allow at least one option."
+        else:
+            wrong = []
+            for option_id in value["options"]:
+                option = catalog.options.get(option_id)
+                if option is None:
+                    wrong.append(f"{option_id} (no such option)")
+                elif option.component.key != value["component"]:
+                    wrong.append(f"{option.component.key}/{option.key}")
+            if wrong:
+                error["options"] = (
+                    f"Not options of the component {value['component']}: {', '.join(wrong)}."
+                )
+        if error.children:
+            raise error
+
+
+class Slots(colander.SequenceSchema):
+    slot = SlotSchema(title="Slot", widget=deform.widget.MappingWidget(item_css_class="k2-slot"))
+
+
+class TierSchema(colander.MappingSchema):
+    name = colander.SchemaNode(colander.String(), title="Tier name", missing="",
+                               validator=colander.Length(max=100), description="Optional, e.g. “Base” or “Top”.")
+    slots = Slots(
+        title="Slots",
+        widget=deform.widget.SequenceWidget(orderable=True, add_subitem_text_template="Add slot",
+                                            css_class="k2-slots"),
+    )
+
+
+class Tiers(colander.SequenceSchema):
+    tier = TierSchema(title="Tier", widget=deform.widget.MappingWidget(item_css_class="k2-tier"))
+
+
+@colander.deferred
+def deferred_trophy_slug_validator(node, kw):
+    trophy = kw.get("trophy")
+
+    def unique(node, value):
+        others = Trophy.objects.filter(slug=value)
+        if trophy is not None and trophy.pk:
+            others = others.exclude(pk=trophy.pk)
+        if others.exists():
+            raise colander.Invalid(node, f"The slug {value} is taken by another trophy.")
+
+    return colander.All(colander.Length(min=1, max=50), colander.Regex(SLUG_RE, SLUG_MESSAGE), unique)
+
+
+def fill_slot_keys(value):
+    """Preparer of the trophy: a slot without a key gets its component's key
+    (then key-2, key-3 ...), skipping keys other slots have."""
+    if not isinstance(value, dict) or not isinstance(value.get("tiers"), list):
+        return value
+    slots = [slot for tier in value["tiers"] for slot in tier.get("slots", [])]
+    taken = {slot["key"] for slot in slots if slot.get("key")}
+    for slot in slots:
+        if slot.get("key") or not slot.get("component"):
+            continue
+        base, number = slot["component"][:45], 1
+        candidate = base
+        while candidate in taken:
+            number += 1
+            candidate = f"{base}-{number}"
+        slot["key"] = candidate
+        taken.add(candidate)
+    return value
+
+
+def trophy_radices(value):
+    return [len(slot["options"]) for tier in value["tiers"] for slot in tier["slots"]]
+
+
+class TrophySchema(colander.MappingSchema):
+    name = colander.SchemaNode(colander.String(), title="Name", validator=colander.Length(min=1, max=100))
+    slug = colander.SchemaNode(
+        colander.String(), title="Slug", validator=deferred_trophy_slug_validator,
+        description="Used in URLs (/t/SLUG/): letters, digits, hyphens, underscores.",
+    )
+    width = colander.SchemaNode(colander.Integer(), title="Canvas width (px)", default=400,
+                                validator=colander.Range(MIN_CANVAS, MAX_CANVAS))
+    height = colander.SchemaNode(colander.Integer(), title="Canvas height (px)", default=500,
+                                 validator=colander.Range(MIN_CANVAS, MAX_CANVAS))
+    format = colander.SchemaNode(
+        colander.String(), title="Image format", default="JPEG",
+        widget=deform.widget.SelectWidget(values=FORMATS),
+        validator=colander.OneOf([value for value, _ in FORMATS]),
+    )
+    tiers = Tiers(
+        title="Tiers (bottom first)",
+        widget=deform.widget.SequenceWidget(orderable=True, add_subitem_text_template="Add tier",
+                                            css_class="k2-tiers"),
+        description="Layers are drawn bottom tier first, then each tier's slots in order.",
+    )
+
+    def __init__(self, *args, **kw):
+        kw.setdefault("preparer", fill_slot_keys)
+        super().__init__(*args, **kw)
+
+    def validator(self, node, value):
+        error = colander.Invalid(node)
+        tiers_node = node["tiers"]
+        tier_node = tiers_node.children[0]
+        slots_node = tier_node["slots"]
+        slot_node = slots_node.children[0]
+        # Slot keys unique in the trophy.
+        seen = {}
+        for t, tier in enumerate(value["tiers"]):
+            for s, slot in enumerate(tier["slots"]):
+                if slot["key"] in seen:
+                    tiers_error = _child_error(error, tiers_node, node.children.index(tiers_node))
+                    tier_error = _child_error(tiers_error, tier_node, t)
+                    slots_error = _child_error(tier_error, slots_node, tier_node.children.index(slots_node))
+                    slot_error = _child_error(slots_error, slot_node, s)
+                    where = seen[slot["key"]]
+                    slot_error["key"] = (
+                        f"The key {slot['key']} is already used by slot {where[1] + 1} of tier {where[0] + 1}."
+                    )
+                else:
+                    seen[slot["key"]] = (t, s)
+        if error.children:
+            raise error
+        radices = trophy_radices(value)
+        if not radices:
+            raise colander.Invalid(node, "A trophy needs at least one tier with one slot.")
+        total = combinations.count(radices)
+        limit = settings.K2_MAX_COMBINATIONS
+        if total > limit:
+            raise colander.Invalid(
+                node,
+                f"Too many combinations: {combinations.describe(radices)}; the limit is {limit:,}.",
+            )
+
+
+def _child_error(parent, node, position):
+    """The Invalid of ``node`` under ``parent``, created on first use."""
+    for child in parent.children:
+        if child.node is node and child.pos == position:
+            return child
+    child = colander.Invalid(node)
+    parent.add(child, position)
+    return child
+
+
+# -- parts library -------------------------------------------------------------
+
+
+@colander.deferred
+def deferred_component_key_validator(node, kw):
+    component = kw.get("component")
+
+    def unique(node, value):
+        others = Component.objects.filter(key=value)
+        if component is not None and component.pk:
+            others = others.exclude(pk=component.pk)
+        if others.exists():
+            raise colander.Invalid(node, f"The key {value} is taken by another component.")
+
+    return colander.All(colander.Length(min=1, max=50), colander.Regex(SLUG_RE, SLUG_MESSAGE), unique)
+
+
+class ComponentSchema(colander.MappingSchema):
+    name = colander.SchemaNode(colander.String(), title="Name", validator=colander.Length(min=1, max=100),
+                               description="A kind of part, e.g. Base, Figure, Plate.")
+    key = colander.SchemaNode(colander.String(), title="Key", validator=deferred_component_key_validator,
+                              description="Short name in URLs; letters, digits, hyphens, underscores.")
+
+
+@colander.deferred
+def deferred_option_key_validator(node, kw):
+    component, option = kw["component"], kw.get("option")
+
+    def unique(node, value):
+        others = Option.objects.filter(component=component, key=value)
+        if option is not None and option.pk:
+            others = others.exclude(pk=option.pk)
+        if others.exists():
+            raise colander.Invalid(node, f"{component.name} already has an option {value}.")
+
+    return colander.All(colander.Length(min=1, max=50), colander.Regex(SLUG_RE, SLUG_MESSAGE), unique)
+
+
+@colander.deferred
+def deferred_layer_widget(node, kw):
+    return deform.widget.FileUploadWidget(kw["tmpstore"], accept="image/*")
+
+
+@colander.deferred
+def deferred_layer_missing(node, kw):
+    # A new option needs a layer; an existing one keeps its layer when none is sent.
+    return colander.required if kw.get("option") is None else None
+
+
+def validate_layer(node, value):
+    """Pillow must decode the upload within the pixel and byte limits."""
+    if not value:
+        return
+    try:
+        data = read_upload(value)
+    except OSError as error:
+        raise colander.Invalid(node, f"The upload could not be read ({error}); please choose the file again.")
+    try:
+        decode_layer(data)
+    except LayerRejected as error:
+        raise colander.Invalid(node, f"Not accepted as a layer: {error}.")
+
+
+def read_upload(value):
+    """Bytes of a FileData appstruct (fresh upload or kept in the tmpstore)."""
+    fp = value["fp"]
+    fp.seek(0)
+    data = fp.read()
+    fp.seek(0)
+    return data
+
+
+class OptionSchema(colander.MappingSchema):
+    label = colander.SchemaNode(colander.String(), title="Label", validator=colander.Length(min=1, max=100))
+    key = colander.SchemaNode(colander.String(), title="Key", validator=deferred_option_key_validator,
+                              description="Name of the option in URLs; unique in the component.")
+    position = colander.SchemaNode(colander.Integer(), title="Position", default=0, missing=0,
+                                   validator=colander.Range(0, 100_000),
+                                   description="Options are listed by position.")
+    layer = colander.SchemaNode(
+        deform.FileData(), title="Layer image", widget=deferred_layer_widget, missing=deferred_layer_missing,
+        validator=validate_layer,
+        description="PNG, JPEG, WebP... with transparency where the part is not; stored as RGBA PNG.",
+    )

@@ -1,0 +1,137 @@
+"""Catalog models <-> form appstructs: trophies with their tiers and slots,
+components, options and their layers.
+
+A trophy's tiers and slots are replaced as a whole in one transaction (they
+have no identity worth keeping: builds fingerprint slots by their key,
+options and offset). Replacing an option's layer holds the exclusive lock on
+its component's assets, so a render (which holds the shared lock while it
+reads layers) never sees a half-replaced file.
+"""
+from django.db import transaction
+
+from trophies.models import Component, Option, Slot, Tier, Trophy
+from trophies.services.layers import asset_lock_name, set_layer
+
+ASSET_LOCK_TIMEOUT = 3.0
+
+
+# -- trophies ------------------------------------------------------------------
+
+
+def trophy_appstruct(trophy):
+    """The trophy as the trophy form's appstruct (fills the edit form)."""
+    tiers = []
+    for tier in trophy.tiers.order_by("position", "id").prefetch_related("slots__options", "slots__component"):
+        slots = sorted(tier.slots.all(), key=lambda slot: (slot.position, slot.id))
+        tiers.append(
+            {
+                "name": tier.name,
+                "slots": [
+                    {
+                        "component": slot.component.key,
+                        "key": slot.key,
+                        "options": [str(option.pk) for option in slot.allowed_options()],
+                        "x": slot.x,
+                        "y": slot.y,
+                    }
+                    for slot in slots
+                ],
+            }
+        )
+    return {
+        "name": trophy.name,
+        "slug": trophy.slug,
+        "width": trophy.width,
+        "height": trophy.height,
+        "format": trophy.format,
+        "tiers": tiers,
+    }
+
+
+@transaction.atomic
+def save_trophy(appstruct, trophy=None):
+    """Create or update a trophy from a validated appstruct; its tiers and
+    slots are replaced by the ones in ``appstruct`` (in their order)."""
+    trophy = trophy or Trophy()
+    for name in ("name", "slug", "width", "height", "format"):
+        setattr(trophy, name, appstruct[name])
+    trophy.save()
+    if trophy.pk:
+        Tier.objects.filter(trophy=trophy).delete()
+    components = {c.key: c for c in Component.objects.all()}
+    option_ids = {int(option_id) for tier in appstruct["tiers"] for slot in tier["slots"]
+                  for option_id in slot["options"]}
+    options = Option.objects.in_bulk(option_ids)
+    for tier_position, tier_data in enumerate(appstruct["tiers"]):
+        tier = Tier.objects.create(trophy=trophy, name=tier_data.get("name", ""), position=tier_position)
+        for slot_position, slot_data in enumerate(tier_data["slots"]):
+            component = components[slot_data["component"]]
+            slot = Slot.objects.create(
+                tier=tier, key=slot_data["key"], component=component, position=slot_position,
+                x=slot_data.get("x", 0), y=slot_data.get("y", 0),
+            )
+            chosen = [options[int(option_id)] for option_id in slot_data["options"]]
+            if any(option.component_id != component.pk for option in chosen):
+                raise ValueError(f"slot {slot.key}: an option is not of the component {component.key}")
+            slot.options.set(chosen)
+    return trophy
+
+
+def trophy_rows():
+    """Trophies for the studio list: (trophy, slot count, count formula, total)."""
+    rows = []
+    for trophy in Trophy.objects.order_by("name", "slug"):
+        slots = trophy.ordered_slots()
+        rows.append({"trophy": trophy, "slots": slots, "formula": trophy.count_formula(slots),
+                     "tiers": trophy.tiers.count()})
+    return rows
+
+
+# -- parts library ---------------------------------------------------------------
+
+
+def component_appstruct(component):
+    return {"name": component.name, "key": component.key}
+
+
+def save_component(appstruct, component=None):
+    component = component or Component()
+    component.name = appstruct["name"]
+    component.key = appstruct["key"]
+    component.save()
+    return component
+
+
+def option_appstruct(option):
+    return {"label": option.label, "key": option.key, "position": option.position}
+
+
+def save_option(component, appstruct, layer_data=None, option=None, owner=""):
+    """Create or update an option. With ``layer_data`` (bytes of an uploaded
+    picture, already validated) its layer is replaced under the exclusive
+    asset lock of the component; raises ``locks.LockTimeout`` when that lock
+    cannot be had within :data:`ASSET_LOCK_TIMEOUT` seconds (nothing is
+    changed then)."""
+    option = option or Option(component=component)
+    option.label = appstruct["label"]
+    option.key = appstruct["key"]
+    option.position = appstruct.get("position") or 0
+    if layer_data is None:
+        if option.pk is None:
+            raise ValueError("a new option needs a layer image")
+        option.save()  # the layer file keeps its name; its pixels did not change
+        return option
+
+    from locks import exclusive  # imported here: locks is an optional neighbour at import time
+
+    old_name = option.layer.name if option.pk and option.layer else None
+    with exclusive(asset_lock_name(component), timeout=ASSET_LOCK_TIMEOUT, owner=owner):
+        set_layer(option, layer_data)
+        with transaction.atomic():
+            option.save()
+        if old_name and old_name != option.layer.name:
+            still_used = Option.objects.filter(layer=old_name).exists()
+            if not still_used:
+                option.layer.storage.delete(old_name)
+    return option
+
