@@ -69,18 +69,21 @@ class WorkerPool:
         self.env = child_environment(data_dir)
         self.log_dir = log_dir
         self.processes = []
+        self.by_name = {}
 
     def start(self, count=2, burst=False):
         for _ in range(count):
             number = len(self.processes)
             log = open(self.log_dir / f"worker{number}.log", "wb")
+            name = f"test-worker-{os.getpid()}-{number}-{time.monotonic_ns()}"
             command = [sys.executable, "manage.py", "rqworker", "render",
-                       "--worker-class", "trophies.workers.RenderWorker", "--worker-ttl", "17",
-                       "--name", f"test-worker-{os.getpid()}-{number}-{time.monotonic_ns()}"]
+                       "--worker-class", "trophies.workers.RenderWorker", "--worker-ttl", "17", "--name", name]
             if burst:
                 command.append("--burst")
-            self.processes.append(subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log,
-                                                   stderr=subprocess.STDOUT, start_new_session=True))
+            process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+            self.processes.append(process)
+            self.by_name[name] = process
         return self.processes[-count:]
 
     def logs(self):
