@@ -78,12 +78,15 @@ class SubmissionRejected(Exception):
     """Controls that cannot even be parsed into a structure."""
 
 
-def unknown_controls(field, pstruct, prefix=""):
-    """Names in ``pstruct`` that the form has no field for (tampering or a
-    stale page), as dotted paths."""
-    unknown = []
+def check_pstruct(field, pstruct, prefix=""):
+    """Compare peppercorn's structure with the form's fields before Deform
+    sees it (Deform's widgets assume the right shapes). Returns
+    ``(unknown, misshapen)``: dotted paths of names the form has no field
+    for (tampering or a stale page) and of values of the wrong kind (a
+    sequence sent as text, text sent as a file...)."""
+    unknown, misshapen = [], []
     if not isinstance(pstruct, dict):
-        return unknown
+        return unknown, [prefix.rstrip(".") or "(form)"]
     children = {child.name: child for child in field.children}
     for name, value in pstruct.items():
         path = f"{prefix}{name}"
@@ -91,15 +94,41 @@ def unknown_controls(field, pstruct, prefix=""):
         if child is None:
             unknown.append(path)
             continue
-        typ = child.schema.typ
-        if isinstance(typ, colander.Mapping):
-            unknown += unknown_controls(child, value, path + ".")
-        elif isinstance(typ, colander.Sequence) and child.children and isinstance(value, list):
-            item = child.children[0]
-            for index, element in enumerate(value):
-                if isinstance(item.schema.typ, colander.Mapping):
-                    unknown += unknown_controls(item, element, f"{path}.{index}.")
-    return unknown
+        more_unknown, more_misshapen = _check_value(child, value, path)
+        unknown += more_unknown
+        misshapen += more_misshapen
+    return unknown, misshapen
+
+
+def _check_value(field, value, path):
+    typ, widget = field.schema.typ, field.widget
+    if isinstance(widget, deform.widget.FileUploadWidget):
+        ok = isinstance(value, dict) and all(isinstance(key, str) for key in value) and (
+            value.get("uid") is None or isinstance(value.get("uid"), str))
+        return [], ([] if ok else [path])
+    if isinstance(typ, colander.Mapping):
+        return check_pstruct(field, value, path + ".")
+    if isinstance(widget, deform.widget.CheckboxChoiceWidget):
+        ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        return [], ([] if ok else [path])
+    if isinstance(typ, colander.Sequence):
+        if not isinstance(value, list):
+            return [], [path]
+        unknown, misshapen = [], []
+        item = field.children[0] if field.children else None
+        for index, element in enumerate(value):
+            if item is None:
+                misshapen.append(f"{path}.{index}")
+                continue
+            more_unknown, more_misshapen = _check_value(item, element, f"{path}.{index}")
+            unknown += more_unknown
+            misshapen += more_misshapen
+        return unknown, misshapen
+    return [], ([] if isinstance(value, str) else [path])
+
+
+def _listed(paths):
+    return ", ".join(paths[:5]) + (" ..." if len(paths) > 5 else "")
 
 
 def form_error(form, message, appstruct=colander.null, cstruct=None):
@@ -107,7 +136,13 @@ def form_error(form, message, appstruct=colander.null, cstruct=None):
     show the form again with ``cstruct`` (what was typed) or ``appstruct``."""
     if cstruct is None:
         cstruct = form.schema.serialize(appstruct)
-    return deform.ValidationFailure(form, cstruct, colander.Invalid(form.schema, message))
+    return _failure(form, cstruct, colander.Invalid(form.schema, message))
+
+
+def _failure(form, cstruct, error):
+    # Deform marks the fields itself only when its own validation fails.
+    form.widget.handle_error(form, error)
+    return deform.ValidationFailure(form, cstruct, error)
 
 
 def field_error(form, path, message, appstruct):
@@ -126,7 +161,7 @@ def field_error(form, path, message, appstruct):
         error = colander.Invalid(child, message if step == path[-1] and child is not None else None)
         parent_error.add(error, position)
         parent_error, node = error, child
-    return deform.ValidationFailure(form, cstruct, root)
+    return _failure(form, cstruct, root)
 
 
 def validate_controls(form, controls, initial=colander.null):
@@ -144,10 +179,12 @@ def validate_controls(form, controls, initial=colander.null):
         pstruct = peppercorn.parse(controls)
     except (ValueError, TypeError, IndexError) as error:
         raise form_error(form, f"The submission is malformed ({error}); nothing was saved.", initial) from None
-    unknown = unknown_controls(form, pstruct)
+    unknown, misshapen = check_pstruct(form, pstruct)
+    if misshapen:
+        raise form_error(form, f"The submission is malformed: wrong kind of value for {_listed(misshapen)}; "
+                         "nothing was saved.", initial)
     appstruct = form.validate_pstruct(pstruct)
     if unknown:
-        shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-        raise form_error(form, f"The submission has fields this form does not have: {shown}.",
+        raise form_error(form, f"The submission has fields this form does not have: {_listed(unknown)}.",
                          cstruct=form.cstruct)
     return appstruct

@@ -48,6 +48,10 @@ class SessionTmpStore:
         return self.session.setdefault(SESSION_KEY, {})
 
     def __setitem__(self, uid, value):
+        if isinstance(value, dict):
+            # Deform sets preview_url on what __getitem__ returns (a copy
+            # here), so give the widget's own dict its URL now.
+            value["preview_url"] = self.preview_url(uid)
         entries = self._entries()
         previous = entries.get(uid)
         meta = {

@@ -9,6 +9,8 @@ reads layers) never sees a half-replaced file.
 """
 from django.db import transaction
 
+from locks import exclusive
+
 from trophies.models import Component, Option, Slot, Tier, Trophy
 from trophies.services.layers import asset_lock_name, set_layer
 
@@ -121,8 +123,6 @@ def save_option(component, appstruct, layer_data=None, option=None, owner=""):
             raise ValueError("a new option needs a layer image")
         option.save()  # the layer file keeps its name; its pixels did not change
         return option
-
-    from locks import exclusive  # imported here: locks is an optional neighbour at import time
 
     old_name = option.layer.name if option.pk and option.layer else None
     with exclusive(asset_lock_name(component), timeout=ASSET_LOCK_TIMEOUT, owner=owner):

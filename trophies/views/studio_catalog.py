@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
+from locks import LockTimeout
 from trophies import combinations
 from trophies.forms.controls import ControlsError, form_controls, ordered_post
 from trophies.forms.rendering import field_error, form_error, form_resources, make_form, validate_controls
@@ -28,12 +29,6 @@ from trophies.models import Component, Option, Trophy
 from trophies.services import catalog
 from trophies.views.access import staff_page
 
-try:
-    from locks import LockTimeout
-except ImportError:  # pragma: no cover - until the locks app exports it
-
-    class LockTimeout(Exception):
-        pass
 
 
 def _form(request, schema, button="save", title=None, **bindings):
