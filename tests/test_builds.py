@@ -32,7 +32,8 @@ def test_plan_covers_every_index_once():
 
 
 def test_chunk_size_keeps_chunks_per_worker_and_bounds():
-    assert builds.chunk_size_for(128_250, 2) == 4008
+    assert builds.chunk_size_for(128_250, 2) == builds.MAX_CHUNK
+    assert builds.chunk_size_for(25_650, 2) == 1604
     assert builds.chunk_size_for(12, 2) == builds.MIN_CHUNK
     assert builds.chunk_size_for(5_000_000, 2) == builds.MAX_CHUNK
 
@@ -93,7 +94,7 @@ def test_second_start_answers_409_with_the_running_build(admin_client, db):
 def test_cancel_stops_queued_chunks(admin_client, db):
     create_demo_catalog()
     build_id = admin_client.post("/api/trophies/classic/builds/").json()["id"]
-    assert Chunk.objects.filter(build_id=build_id).count() == 32
+    assert Chunk.objects.filter(build_id=build_id).count() == 26
     response = admin_client.post(f"/api/builds/{build_id}/cancel/")
     assert response.status_code == 200 and response.json()["state"] == "cancelled"
     assert set(Chunk.objects.filter(build_id=build_id).values_list("state", flat=True)) == {"cancelled"}

@@ -28,8 +28,8 @@ from trophies.services.renders import AtomicWriter, ExistingFiles, RenderLayout
 log = logging.getLogger(__name__)
 
 QUEUE = "render"
-CHUNKS_PER_WORKER = 16        # enough chunks that workers finish together
-MIN_CHUNK, MAX_CHUNK = 200, 5000
+CHUNKS_PER_WORKER = 8         # enough chunks that workers finish together
+MIN_CHUNK, MAX_CHUNK = 1000, 5000  # a chunk costs ~0.2 s to start: keep that small
 PROGRESS_EVERY_S = 0.25       # how often a chunk publishes counts and checks for cancel
 RETRIES = 3
 ASSET_LOCK_TIMEOUT_S = 60
@@ -140,7 +140,9 @@ def render_chunk(chunk_id, job_id="", worker=""):
     )
     Build.objects.filter(pk=build.pk, state=Build.QUEUED).update(state=Build.RUNNING, started_at=now)
 
+    began = time.monotonic()
     renderer, layout = load_renderer(build.trophy, chunk.start, chunk.stop)
+    loaded = time.monotonic()
     counts = dict.fromkeys(progress.KINDS, 0)
     next_report = time.monotonic() + PROGRESS_EVERY_S
     cancelled = False
@@ -175,6 +177,8 @@ def render_chunk(chunk_id, job_id="", worker=""):
                 log.exception("writing combination %s of build %s failed", index, build.pk)
                 counts["failed"] += 1
     progress.record(build.pk, chunk.number, counts)
+    log.info("build %s chunk %s: %s in %.2f s (layers %.2f s)", build.pk, chunk.number, counts,
+             time.monotonic() - began, loaded - began)
     state = Chunk.CANCELLED if cancelled else Chunk.DONE
     Chunk.objects.filter(pk=chunk.pk).update(state=state, finished_at=timezone.now())
     finish_if_complete(build.pk)

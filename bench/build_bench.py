@@ -1,0 +1,236 @@
+"""The whole build pipeline against the engine alone and ImageMagick, in one run.
+
+    .venv/bin/python bench/build_bench.py [--layers DIR] [--workers N] [--full]
+
+Prints, measured on this machine in this run:
+1. engine alone in N processes (images/s: the practical limit);
+2. the full pipeline: `k2 build` -> RQ -> locks -> atomic files -> done, with
+   N real render workers and the web server, on a trophy made from the same
+   layers (3 x 6 x 5 x 15 x 19 = 25,650; with --full the whole `classic`,
+   128,250), timed from start to the build's done state; worker peak RSS and
+   the web process's RSS before and after (it serves /api/builds/N/ polls
+   during the build);
+3. their ratio; the ImageMagick baseline (one process per image) and the
+   ratio to it.
+Everything runs in a throwaway K2_DATA_DIR with its own Redis, on loopback.
+"""
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.engine_bench import (DEFAULT_LAYERS, ImageMagickMissing, measure_engine,  # noqa: E402
+                                measure_imagemagick)
+from k2site import redis_server  # noqa: E402
+
+PASSWORD = "bench-password-1"
+BENCH_TROPHY = """
+from trophies.models import Slot, Tier, Trophy
+classic = Trophy.objects.get(slug="classic")
+Trophy.objects.filter(slug="bench").delete()
+bench = Trophy.objects.create(slug="bench", name="Bench", width=classic.width, height=classic.height)
+tier = Tier.objects.create(trophy=bench)
+for position, slot in enumerate(classic.ordered_slots()):
+    copy = Slot.objects.create(tier=tier, key=slot.key, component=slot.component, position=position)
+    options = slot.allowed_options()
+    copy.options.set(options[:6] if slot.key == "figure" else options)
+print(bench.combinations)
+"""
+
+
+def rss_kb(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+def descendants(pid):
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for child in map(int, children):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+class Site:
+    """A throwaway K2 installation: data dir, Redis, workers, web server."""
+
+    def __init__(self, workers, layers):
+        self.dir = Path(tempfile.mkdtemp(prefix="k2-bench."))
+        self.redis, url = redis_server.start(self.dir / "redis")
+        self.env = dict(os.environ, K2_DATA_DIR=str(self.dir), REDIS_URL=url, K2_WORKERS=str(workers),
+                        DJANGO_SECRET_KEY="bench-secret-key-0123456789-0123456789-0123456789",
+                        K2_ADMIN_PASSWORD=PASSWORD, PYTHONWARNINGS="ignore")
+        self.env.pop("DATABASE_URL", None)
+        self.manage("migrate", "--noinput", "-v0")
+        self.manage("k2", "demo", "--layers", str(layers))
+        self.manage("k2", "admin")
+        self.workers, self.web = [], None
+        self.worker_count = workers
+
+    def manage(self, *args, capture=False):
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=self.env, check=True,
+                                stdout=subprocess.PIPE if capture else subprocess.DEVNULL, text=True)
+        return result.stdout
+
+    def start(self):
+        port = free_port()
+        log = open(self.dir / "processes.log", "ab")
+        for number in range(self.worker_count):
+            self.workers.append(subprocess.Popen(
+                [sys.executable, "manage.py", "rqworker", "render", "--worker-class", "trophies.workers.RenderWorker",
+                 "--worker-ttl", "17", "--name", f"bench-{os.getpid()}-{number}"],
+                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        self.web = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "k2site.wsgi:application", "--bind", f"127.0.0.1:{port}",
+             "--workers", "1", "--threads", "4"],
+            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.base = f"http://127.0.0.1:{port}"
+        self.session = login(self.base)
+
+    def stop(self):
+        for process in [self.web, *self.workers]:
+            if process and process.poll() is None:
+                process.terminate()
+        for process in [self.web, *self.workers]:
+            if process:
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        redis_server.stop(self.redis)
+        if os.environ.get("K2_BENCH_KEEP"):
+            print(f"kept {self.dir}")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def login(base):
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            opener.open(f"{base}/admin/login/").read()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    token = next(c.value for c in jar if c.name == "csrftoken")
+    data = urllib.parse.urlencode({"username": "admin", "password": PASSWORD, "csrfmiddlewaretoken": token,
+                                   "next": "/admin/"}).encode()
+    opener.open(urllib.request.Request(f"{base}/admin/login/", data, headers={"Referer": f"{base}/admin/login/"}))
+    return opener
+
+
+def measure_pipeline(site, slug):
+    """Start a build over HTTP, poll its status, and time it to done."""
+    web_before = rss_kb(site.web.pid) + sum(rss_kb(p) for p in descendants(site.web.pid))
+    request = urllib.request.Request(f"{site.base}/api/trophies/{slug}/builds/", b"", method="POST",
+                                     headers={"X-CSRFToken": csrf(site), "Referer": site.base + "/"})
+    started = time.perf_counter()
+    build = json.load(site.session.open(request))
+    worker_peak, polls = 0, 0
+    while True:
+        status = json.load(site.session.open(f"{site.base}{build['url']}"))
+        polls += 1
+        for worker in site.workers:
+            for pid in [worker.pid, *descendants(worker.pid)]:
+                worker_peak = max(worker_peak, rss_kb(pid))
+        if status["state"] not in ("queued", "running"):
+            break
+        time.sleep(0.1)
+    seconds = time.perf_counter() - started
+    web_after = rss_kb(site.web.pid) + sum(rss_kb(p) for p in descendants(site.web.pid))
+    return {"status": status, "seconds": seconds, "images_per_s": status["done"] / seconds,
+            "worker_peak_mb": worker_peak / 1024, "web_mb_before": web_before / 1024,
+            "web_mb_after": web_after / 1024, "polls": polls}
+
+
+def csrf(site):
+    for handler in site.session.handlers:
+        jar = getattr(handler, "cookiejar", None)
+        if jar is not None:
+            return next(c.value for c in jar if c.name == "csrftoken")
+    raise RuntimeError("no CSRF cookie")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--layers", type=Path, default=DEFAULT_LAYERS)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("K2_WORKERS", os.cpu_count() or 1)))
+    parser.add_argument("--seconds", type=float, default=8.0, help="engine-alone run time")
+    parser.add_argument("--im-count", type=int, default=40, help="ImageMagick images per worker")
+    parser.add_argument("--full", action="store_true", help="build the whole classic trophy (128,250 images)")
+    args = parser.parse_args(argv)
+    if not args.layers.is_dir():
+        print(f"reference layers not found at {args.layers}", file=sys.stderr)
+        return 2
+
+    print(f"{args.workers} workers, layers {args.layers}")
+    engine = measure_engine(args.layers, args.workers, args.seconds, "JPEG")
+    print(f"engine alone:        {engine['images_per_s']:>8,.0f} images/s  ({engine['ms_per_image']:.2f} ms/image/process)")
+
+    site = Site(args.workers, args.layers)
+    try:
+        slug = "classic"
+        if not args.full:
+            slug = "bench"
+            site.manage("shell", "-c", BENCH_TROPHY, capture=True)
+        site.start()
+        pipeline = measure_pipeline(site, slug)
+    finally:
+        site.stop()
+    status = pipeline["status"]
+    print(f"full pipeline:       {pipeline['images_per_s']:>8,.0f} images/s  "
+          f"({slug}: {status['done']:,} images {status['state']} in {pipeline['seconds']:.1f} s, start to done)")
+    print(f"pipeline / engine:   {pipeline['images_per_s'] / engine['images_per_s']:>8.0%}")
+    print(f"worker peak RSS:     {pipeline['worker_peak_mb']:>8.0f} MB per process")
+    print(f"web RSS:             {pipeline['web_mb_before']:>8.0f} MB before, {pipeline['web_mb_after']:.0f} MB after "
+          f"{pipeline['polls']} status polls during the build")
+    if args.full:
+        print(f"classic built in     {pipeline['seconds']:>8.1f} s (target <= 120 s)")
+    try:
+        magick = measure_imagemagick(args.layers, args.workers, args.im_count, "JPEG")
+    except ImageMagickMissing as missing:
+        print(f"ImageMagick baseline: not measured ({missing})")
+        return 1 if os.environ.get("CI") else 0
+    print(f"ImageMagick CLI:     {magick['images_per_s']:>8,.1f} images/s  (one process per image, "
+          f"{args.workers} in parallel; 128,250 would take {128_250 / magick['images_per_s'] / 60:.0f} min)")
+    print(f"pipeline / ImageMagick: {pipeline['images_per_s'] / magick['images_per_s']:,.0f}x")
+    return 0 if status["state"] == "done" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
