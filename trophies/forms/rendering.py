@@ -39,7 +39,11 @@ def configure_deform():
 def make_form(schema, buttons=("save",), **kw):
     if not _configured:
         configure_deform()
-    return deform.Form(schema, buttons=buttons, **kw)
+    form = deform.Form(schema, buttons=buttons, **kw)
+    # The server's messages beside the fields, rather than the browser's
+    # first-field bubble (the required markers stay).
+    form.widget.attributes = {"novalidate": "novalidate"}
+    return form
 
 
 def deform_static(spec):
