@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from trophies.views import api, builds_api, home
+from trophies.views import api, builds_api, home, studio_preview
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -10,4 +10,10 @@ urlpatterns = [
     path("api/builds/<int:build_id>/", builds_api.detail, name="api-build"),
     path("api/builds/<int:build_id>/cancel/", builds_api.cancel, name="api-build-cancel"),
     path("api/builds/<int:build_id>/retry/", builds_api.retry, name="api-build-retry"),
+    path("studio/trophies/<slug:slug>/preview/", studio_preview.trophy_preview, name="studio-trophy-preview"),
+    path("studio/builds/", include("trophies.urls_studio_builds")),
+    path("studio/", include("trophies.urls_studio")),
+    # Storefront, image files, dashboards and monitoring endpoints.
+    path("", include("trophies.urls_public")),
+    path("", include("trophies.urls_dashboards")),
 ]
