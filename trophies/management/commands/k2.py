@@ -79,7 +79,8 @@ class Command(BaseCommand):
         raise SystemExit(status_command(build_id, json, self.stdout))
 
     def do_locks(self, **options):
-        from locks.stats import format_text, snapshot
+        from locks.inspect import snapshot
+        from locks.stats import format_text
 
         self.stdout.write(format_text(snapshot()))
 
