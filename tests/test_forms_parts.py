@@ -216,3 +216,11 @@ def test_upload_sent_urlencoded_is_refused(client, figure):
     response = post_controls(client, "/studio/parts/figure/options/new/", option_controls())
     assert response.status_code == 200
     assert not Option.objects.exists()
+
+
+def test_a_refused_upload_is_not_kept(client, figure):
+    response = post_option(client, "/studio/parts/figure/options/new/",
+                           option_controls(upload=("bad.png", b"nope", "image/png")))
+    page = text_of(response)
+    assert "Not accepted as a layer" in page
+    assert 'name="uid"' not in page and "Kept from your last submission" not in page

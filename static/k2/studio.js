@@ -117,7 +117,24 @@
     update(form);
   }
 
-  window.k2Studio = { describe: describe };
+  // Parts forms: the key follows the label/name until someone edits it.
+  function slugify(text) {
+    return text.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase()
+      .replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 50);
+  }
+
+  function initKeys() {
+    var key = document.querySelector(".k2-parts-form input[name=key]");
+    var source = document.querySelector(".k2-parts-form input[name=label], .k2-parts-form input[name=name]");
+    if (!key || !source) return;
+    var follow = key.value === "";
+    key.addEventListener("input", function () { follow = key.value === ""; });
+    source.addEventListener("input", function () { if (follow) key.value = slugify(source.value); });
+  }
+
+  window.k2Studio = { describe: describe, slugify: slugify };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", initKeys);
+  else initKeys();
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();

@@ -132,3 +132,10 @@ def test_a_post_without_the_csrf_token_is_refused(staff_page, live_server, parts
     response = page.request.post(live_server.url + "/studio/trophies/new/", form={"name": "x", "slug": "x"})
     assert response.status == 403
     assert not Trophy.objects.exists()
+
+
+def test_option_key_follows_the_label(staff_page, live_server, parts):
+    page = staff_page
+    page.goto(live_server.url + "/studio/parts/figure/options/new/")
+    page.fill("input[name=label]", "Gold Runner 2")
+    expect(page.locator("input[name=key]")).to_have_value("gold-runner-2")

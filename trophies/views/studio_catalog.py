@@ -133,11 +133,23 @@ def option_edit(request, key, option_key=None):
                     tmpstore.discard(layer.get("uid"))
                 messages.success(request, f"Saved option “{option.label}” of {component.name}.")
                 return redirect("studio-component", key=component.key)
+        else:
+            _forget_refused_upload(form, failure, tmpstore)
         html = failure.render()
     else:
         html = form.render(initial)
     return _page(request, "trophies/studio/option.html", form, html, component=component, option=option,
                  current_layer=layer_url(option) if option and option.layer else None)
+
+
+def _forget_refused_upload(form, failure, tmpstore):
+    """A refused layer is not kept for the next submission."""
+    if form["layer"].error is None or not isinstance(failure.cstruct, dict):
+        return
+    layer = failure.cstruct.get("layer")
+    if isinstance(layer, dict) and layer.get("uid"):
+        tmpstore.discard(layer["uid"])
+    failure.cstruct["layer"] = form["layer"].cstruct = colander.null
 
 
 @staff_page
