@@ -18,8 +18,9 @@ def is_staff(request):
 
 def is_loopback(request):
     # Behind a reverse proxy on the same host every client looks like
-    # loopback: such proxies must set a token rule of their own (or not
-    # forward these paths).
+    # loopback; a forwarded request is someone else's, so it needs the token.
+    if request.META.get("HTTP_X_FORWARDED_FOR"):
+        return False
     try:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:

@@ -96,3 +96,10 @@ def test_metrics_allowed_helper(settings):
 def test_views_are_get_only(admin_client):
     assert admin_client.post("/api/locks/").status_code == 405
     assert admin_client.post("/locks/stats.txt").status_code == 405
+
+
+def test_forwarded_loopback_request_needs_the_token(client, settings):
+    settings.K2_METRICS_TOKEN = "s3cret"
+    forwarded = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.9"}
+    assert client.get("/locks/stats.txt", **forwarded).status_code == 403
+    assert client.get("/locks/stats.txt", HTTP_AUTHORIZATION="Bearer s3cret", **forwarded).status_code == 200
