@@ -1,0 +1,228 @@
+"""What the queue dashboard, ``/api/stats/`` and ``/metrics`` show: RQ queues,
+registries and workers, builds and images from the database and the
+progress counters, lock stats from ``locks``.
+
+Everything is read in a few round trips; nothing scans rendered files.
+Registry counts are read without RQ's cleanup, so looking never moves jobs.
+"""
+import re
+from datetime import datetime, timezone as dt_timezone
+
+import django_rq
+from django.conf import settings
+from django.db.models import Count
+from rq import Worker
+from rq.job import Job
+from rq.registry import (
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+
+from locks.inspect import snapshot as lock_snapshot
+from trophies.models import Build
+from trophies.services import progress
+
+FAILED_JOBS_SHOWN = 20
+TRACEBACK_CHARS = 6000
+REGISTRIES = (("started", StartedJobRegistry), ("finished", FinishedJobRegistry), ("failed", FailedJobRegistry),
+              ("deferred", DeferredJobRegistry), ("scheduled", ScheduledJobRegistry))
+DURATION_BUCKETS_S = (5, 15, 30, 60, 120, 300, 600, 1800, 3600)
+CHUNK_JOB_ID = re.compile(r"^k2-build(?P<build>\d+)-chunk(?P<chunk>\d+)-")
+
+
+def queue_names():
+    """Queue names in django-rq's order: its URLs number queues by this index."""
+    return sorted(settings.RQ_QUEUES)
+
+
+def _iso(moment):
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt_timezone.utc)
+    return moment.isoformat()
+
+
+def build_of_job(job_id):
+    match = CHUNK_JOB_ID.match(job_id or "")
+    return int(match["build"]) if match else None
+
+
+def queue_stats():
+    rows = []
+    for index, name in enumerate(queue_names()):
+        queue = django_rq.get_queue(name)
+        row = {"name": name, "index": index, "queued": queue.count}
+        for key, registry in REGISTRIES:
+            row[key] = registry(queue=queue).get_job_count(cleanup=False)
+        rows.append(row)
+    return rows
+
+
+def worker_stats():
+    connection = django_rq.get_connection(queue_names()[0])
+    rows = []
+    for worker in sorted(Worker.all(connection=connection), key=lambda w: w.name):
+        job_id = worker.get_current_job_id()
+        rows.append({
+            "name": worker.name,
+            "state": worker.get_state(),
+            "queues": worker.queue_names(),
+            "hostname": worker.hostname,
+            "pid": worker.pid,
+            "current_job": job_id,
+            "build": build_of_job(job_id),
+            "last_heartbeat": _iso(worker.last_heartbeat),
+            "birth": _iso(worker.birth_date),
+            "successful_jobs": worker.successful_job_count,
+            "failed_jobs": worker.failed_job_count,
+        })
+    return rows
+
+
+def failed_jobs(limit=FAILED_JOBS_SHOWN):
+    """The newest failed jobs of every queue, with their tracebacks."""
+    rows = []
+    for index, name in enumerate(queue_names()):
+        queue = django_rq.get_queue(name)
+        registry = FailedJobRegistry(queue=queue)
+        ids = registry.get_job_ids(-limit, -1)[::-1]  # newest last in the zset
+        for job in Job.fetch_many(ids, connection=queue.connection):
+            if job is None:
+                continue
+            result = job.latest_result()
+            traceback = (result.exc_string if result is not None and result.exc_string else "") or ""
+            rows.append({
+                "id": job.id,
+                "queue": name,
+                "queue_index": index,
+                "description": job.description,
+                "ended_at": _iso(job.ended_at),
+                "build": build_of_job(job.id),
+                "traceback": traceback[-TRACEBACK_CHARS:],
+            })
+    rows.sort(key=lambda row: row["ended_at"] or "", reverse=True)
+    return rows[:limit]
+
+
+def image_totals():
+    """Images rendered, skipped and failed by every build (counters in Redis)."""
+    ids = list(Build.objects.values_list("pk", flat=True))
+    totals = dict.fromkeys(progress.KINDS, 0)
+    if not ids:
+        return totals
+    pipe = progress.client().pipeline(transaction=False)
+    for build_id in ids:
+        pipe.hgetall(progress.counters_key(build_id))
+    for values in pipe.execute():
+        for field, value in values.items():
+            kind = field.decode().split(":", 1)[0]
+            if kind in totals:
+                totals[kind] += int(value)
+    return totals
+
+
+def build_counts():
+    counts = dict.fromkeys((state for state, _ in Build.STATES), 0)
+    counts.update(dict(Build.objects.values_list("state").annotate(n=Count("pk")).order_by()))
+    return counts
+
+
+def build_durations():
+    """Durations in seconds of finished (done) builds."""
+    rows = Build.objects.filter(state=Build.DONE, started_at__isnull=False, finished_at__isnull=False) \
+        .values_list("started_at", "finished_at")
+    return [(end - start).total_seconds() for start, end in rows]
+
+
+def stats():
+    """The JSON of ``/api/stats/`` and the data of the queue dashboard."""
+    workers = worker_stats()
+    return {
+        "queues": queue_stats(),
+        "workers": workers,
+        "failed_jobs": failed_jobs(),
+        "builds": build_counts(),
+        "images": image_totals(),
+        "generated_at": datetime.now(dt_timezone.utc).isoformat(),
+    }
+
+
+# -- Prometheus text format -------------------------------------------------------
+
+
+def _label(value):
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class _Exposition:
+    def __init__(self):
+        self.lines = []
+
+    def metric(self, name, kind, help_text, samples):
+        """samples: [(labels dict or None, value)], or a bare value."""
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        if not isinstance(samples, list):
+            samples = [(None, samples)]
+        for labels, value in samples:
+            self.sample(name, labels, value)
+
+    def sample(self, name, labels, value):
+        text = ",".join(f'{key}="{_label(val)}"' for key, val in (labels or {}).items())
+        number = "NaN" if value is None else (repr(float(value)) if isinstance(value, float) else str(int(value)))
+        self.lines.append(f"{name}{{{text}}} {number}" if text else f"{name} {number}")
+
+    def text(self):
+        return "\n".join(self.lines) + "\n"
+
+
+def metrics_text():
+    out = _Exposition()
+    queues = queue_stats()
+    out.metric("k2_queue_jobs", "gauge", "Jobs of each RQ queue by state (queued = waiting in the queue).",
+               [({"queue": q["name"], "state": state}, q[state]) for q in queues
+                for state in ("queued", "started", "finished", "failed", "deferred", "scheduled")])
+    workers = worker_stats()
+    states = {"busy": 0, "idle": 0}
+    for worker in workers:
+        key = "busy" if worker["state"] == "busy" else "idle" if worker["state"] == "idle" else worker["state"]
+        states[key] = states.get(key, 0) + 1
+    out.metric("k2_workers", "gauge", "RQ workers by state.", [({"state": s}, n) for s, n in sorted(states.items())])
+
+    images = image_totals()
+    out.metric("k2_images_total", "counter", "Combination images handled by builds, by result.",
+               [({"result": kind}, images[kind]) for kind in progress.KINDS])
+    out.metric("k2_builds", "gauge", "Builds by state.", [({"state": s}, n) for s, n in build_counts().items()])
+
+    durations = build_durations()
+    name = "k2_build_duration_seconds"
+    out.lines.append(f"# HELP {name} Wall time of finished builds, first chunk start to last chunk end.")
+    out.lines.append(f"# TYPE {name} histogram")
+    for bound in DURATION_BUCKETS_S:
+        out.sample(f"{name}_bucket", {"le": str(bound)}, sum(1 for d in durations if d <= bound))
+    out.sample(f"{name}_bucket", {"le": "+Inf"}, len(durations))
+    out.sample(f"{name}_sum", None, round(float(sum(durations)), 3))
+    out.sample(f"{name}_count", None, len(durations))
+
+    locks = lock_snapshot()["stats"]
+    up = bool(locks.get("counters_available"))
+
+    def lock_value(key, scale=1.0):
+        value = locks.get(key)
+        return None if value is None else float(value) * scale
+
+    out.metric("k2_lock_acquisitions_total", "counter", "Lock acquisitions.", lock_value("acquisitions"))
+    out.metric("k2_lock_waits_total", "counter", "Lock acquisitions that had to wait.", lock_value("waits"))
+    out.metric("k2_lock_timeouts_total", "counter", "Lock acquisitions that timed out.", lock_value("timeouts"))
+    out.metric("k2_lock_wait_seconds_total", "counter", "Time spent waiting for locks.",
+               lock_value("wait_total_ms", 0.001))
+    out.metric("k2_lock_wait_max_seconds", "gauge", "Longest single lock wait.", lock_value("wait_max_ms", 0.001))
+    out.metric("k2_locks_held", "gauge", "Locks held now.",
+               [({"mode": "exclusive"}, locks["held_exclusive"]), ({"mode": "shared"}, locks["held_shared"])])
+    out.metric("k2_lock_waiters", "gauge", "Processes waiting for a lock now.", locks["waiting"])
+    out.metric("k2_lock_counters_up", "gauge", "1 when the lock counters in Redis could be read.", int(up))
+    return out.text()

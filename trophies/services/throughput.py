@@ -1,0 +1,62 @@
+"""A build's throughput over its life, from the progress samples.
+
+Every progress report of a chunk adds a sample "chunk:time:count" (count =
+that chunk's running total) to a sorted set. Sweeping the samples in time
+order and keeping the latest count per chunk gives the build's total at
+every sample; a chunk that starts over after a crash simply replaces its
+count. The series is resampled into a fixed number of time buckets.
+"""
+from trophies.services import progress
+
+POINTS = 60
+
+
+def parse_samples(raw):
+    """[(time, chunk, count)] in time order from the zset's members."""
+    samples = []
+    for member in raw:
+        chunk, moment, count = (member.decode() if isinstance(member, bytes) else member).split(":")
+        samples.append((float(moment), int(chunk), int(count)))
+    samples.sort()
+    return samples
+
+
+def totals_over_time(samples):
+    """[(time, build total)] after each sample."""
+    latest, total, timeline = {}, 0, []
+    for moment, chunk, count in samples:
+        total += count - latest.get(chunk, 0)
+        latest[chunk] = count
+        timeline.append((moment, total))
+    return timeline
+
+
+def series(samples, start=None, end=None, points=POINTS):
+    """{"start", "duration_s", "peak_rate", "points": [{"t", "done", "rate"}]}:
+    ``points`` buckets from ``start`` (default: first sample) to ``end``
+    (default: last sample); t is the bucket's end in seconds from start,
+    rate the images per second within the bucket."""
+    timeline = totals_over_time(samples)
+    if not timeline:
+        return {"start": start, "duration_s": 0.0, "peak_rate": 0.0, "points": []}
+    start = timeline[0][0] if start is None else min(start, timeline[0][0])
+    end = timeline[-1][0] if end is None else max(end, timeline[-1][0])
+    duration = max(end - start, 1e-6)
+    width = duration / points
+    result, position, done, previous = [], 0, 0, 0
+    for bucket in range(1, points + 1):
+        edge = start + bucket * width
+        while position < len(timeline) and timeline[position][0] <= edge + 1e-9:
+            done = timeline[position][1]
+            position += 1
+        result.append({"t": round(bucket * width, 3), "done": done, "rate": round(max(0, done - previous) / width, 1)})
+        previous = done
+    return {"start": start, "duration_s": round(duration, 3),
+            "peak_rate": max(point["rate"] for point in result), "points": result}
+
+
+def build_series(build, points=POINTS):
+    raw = progress.client().zrange(progress.samples_key(build.pk), 0, -1)
+    start = build.started_at.timestamp() if build.started_at else None
+    end = build.finished_at.timestamp() if build.finished_at else None
+    return series(parse_samples(raw), start=start, end=end, points=points)

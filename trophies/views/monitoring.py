@@ -1,0 +1,33 @@
+"""The queue and worker dashboard, its JSON and the Prometheus endpoint:
+thin views over ``trophies.services.monitoring``."""
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from locks.access import metrics_allowed
+from trophies.services import monitoring
+from trophies.views.access import staff_json, staff_page
+
+PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@require_GET
+@staff_page
+def queues(request):
+    return render(request, "trophies/monitoring/queues.html", {"stats": monitoring.stats()})
+
+
+@require_GET
+@staff_json
+def api_stats(request):
+    return JsonResponse(monitoring.stats())
+
+
+@require_GET
+@never_cache
+def metrics(request):
+    if not metrics_allowed(request):
+        return HttpResponse("forbidden: loopback or K2_METRICS_TOKEN required\n", status=403,
+                            content_type="text/plain; charset=utf-8")
+    return HttpResponse(monitoring.metrics_text(), content_type=PROMETHEUS_TYPE)

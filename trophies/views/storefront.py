@@ -1,0 +1,104 @@
+"""Public pages: the configurator, images by choice, and the files.
+
+Rendered images are served under names that are their fingerprints, so
+they are cached for a year and never revalidated; a rebuild that changes a
+picture changes its URL. In production the web server serves /renders/ and
+/media/ from disk (see the nginx example in the docs) and these views only
+back it up.
+"""
+import mimetypes
+from urllib.parse import urlencode
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.utils._os import safe_join
+from django.views.decorators.http import require_GET
+
+from locks import LockTimeout
+from trophies.models import Trophy
+from trophies.services import storefront
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+MEDIA_CACHE = "public, max-age=300"
+# Which picture a choice names can change with a rebuild: cache the redirect briefly.
+REDIRECT_CACHE = "public, max-age=60"
+
+
+def _plain(text, status):
+    return HttpResponse(text + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+@require_GET
+def configurator(request, slug):
+    trophy = get_object_or_404(Trophy, slug=slug)
+    data = storefront.configurator(trophy)
+    # Start from the choices in the query when they are valid, else the first options.
+    chosen = {slot["key"]: slot["options"][0]["key"] for slot in data["slots"] if slot["options"]}
+    asked = {key: request.GET[key] for key in chosen if request.GET.get(key)}
+    if asked:
+        try:
+            storefront.locate(trophy, {**chosen, **asked})
+            chosen.update(asked)
+        except storefront.UnknownChoice:
+            pass
+    buildable = bool(data["slots"]) and all(slot["options"] for slot in data["slots"])
+    src = ""
+    if buildable:
+        # The built file when there is one (one stat), else the on-demand URL.
+        _, digits, layout = storefront.locate(trophy, chosen)
+        src = layout.url(digits) if Path(layout.path(digits)).is_file() else \
+            f"{data['image_endpoint']}?{urlencode(chosen)}"
+    return render(request, "trophies/storefront/configurator.html", {
+        "trophy": trophy, "data": data, "chosen": chosen, "buildable": buildable, "src": src,
+    })
+
+
+@require_GET
+def image(request, slug):
+    trophy = get_object_or_404(Trophy, slug=slug)
+    chosen = {key: request.GET[key] for key in request.GET}
+    try:
+        _, url, _ = storefront.ensure_image(trophy, chosen)
+    except storefront.UnknownChoice as error:
+        return _plain(f"bad choice: {error}", 400)
+    except LockTimeout:
+        response = _plain("this picture is being rendered; try again shortly", 503)
+        response["Retry-After"] = "2"
+        return response
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = REDIRECT_CACHE
+    return response
+
+
+def _file_response(root, path, cache_control):
+    # safe_join refuses anything outside root ("..", absolute paths);
+    # dot-folders (the writers' .tmp scratch space) are never served.
+    if any(part.startswith(".") for part in Path(path).parts):
+        raise Http404("not found")
+    try:
+        full = Path(safe_join(root, path))
+    except (SuspiciousFileOperation, ValueError):
+        raise Http404("not found") from None
+    if not full.is_file():
+        raise Http404("not found")
+    content_type = mimetypes.guess_type(full.name)[0] or "application/octet-stream"
+    response = FileResponse(open(full, "rb"), content_type=content_type)
+    response["Cache-Control"] = cache_control
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_GET
+def render_file(request, path):
+    return _file_response(settings.K2_RENDER_DIR, path, IMMUTABLE)
+
+
+@require_GET
+def media_file(request, path):
+    """Option layers (for thumbnails); other uploads under MEDIA_ROOT are not public."""
+    if not path.startswith("layers/"):
+        raise Http404("not found")
+    return _file_response(settings.MEDIA_ROOT, path, MEDIA_CACHE)

@@ -1,0 +1,87 @@
+"""Staff pages for builds: the list with a start form per trophy, and a
+build's page (live progress, throughput, workers, failed chunks, gallery).
+The page's live parts poll the JSON views below and /api/builds/N/."""
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from trophies.models import Build, Trophy
+from trophies.services import builds
+from trophies.services.build_activity import activity as build_activity
+from trophies.services.build_status import status_of
+from trophies.services.gallery import gallery_page
+from trophies.services.throughput import build_series
+from trophies.views.access import staff_json, staff_page
+
+BUILDS_PER_PAGE = 25
+FILTER_PREFIX = "f-"
+
+
+def _page_number(request):
+    try:
+        return max(1, int(request.GET.get("page", 1)))
+    except ValueError:
+        return 1
+
+
+@require_GET
+@staff_page
+def build_list(request):
+    paginator = Paginator(Build.objects.select_related("trophy"), BUILDS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    rows = [{"build": build, "status": status_of(build)} for build in page.object_list]
+    trophies = [{"trophy": t, "combinations": t.combinations,
+                 "running": t.builds.filter(state__in=Build.ACTIVE).first()} for t in Trophy.objects.all()]
+    return render(request, "trophies/builds/list.html", {"rows": rows, "page": page, "trophies": trophies})
+
+
+@require_POST
+@staff_page
+def start(request, slug):
+    trophy = get_object_or_404(Trophy, slug=slug)
+    try:
+        build = builds.start_build(trophy, requested_by=request.user.get_username())
+    except builds.BuildAlreadyRunning as error:
+        messages.info(request, f"{error}; showing it.")
+        return redirect("studio-build", build_id=error.build.pk)
+    except builds.BuildError as error:
+        messages.error(request, str(error))
+        return redirect("studio-builds")
+    messages.success(request, f"Build {build.pk} of {trophy.name} started: {build.total:,} combinations.")
+    return redirect("studio-build", build_id=build.pk)
+
+
+@require_GET
+@staff_page
+def build_page(request, build_id):
+    build = get_object_or_404(Build.objects.select_related("trophy"), pk=build_id)
+    filters = {key[len(FILTER_PREFIX):]: value for key, value in request.GET.items()
+               if key.startswith(FILTER_PREFIX) and value}
+    gallery = gallery_page(build.trophy, filters, _page_number(request))
+    slots = build.trophy.ordered_slots()
+    filter_fields = [{"name": FILTER_PREFIX + slot.key, "label": slot.component.name, "key": slot.key,
+                      "options": slot.allowed_options(), "value": gallery.filters.get(slot.key, "")}
+                     for slot in slots]
+    query = urlencode({FILTER_PREFIX + key: value for key, value in gallery.filters.items()})
+    return render(request, "trophies/builds/detail.html", {
+        "build": build, "status": status_of(build), "activity": build_activity(build),
+        "gallery": gallery, "filter_fields": filter_fields, "filter_query": query,
+    })
+
+
+@require_GET
+@staff_json
+def throughput(request, build_id):
+    build = get_object_or_404(Build, pk=build_id)
+    return JsonResponse({"id": build.pk, **build_series(build)})
+
+
+@require_GET
+@staff_json
+def activity(request, build_id):
+    build = get_object_or_404(Build, pk=build_id)
+    return JsonResponse(build_activity(build))
