@@ -89,27 +89,3 @@ def post_controls(client, url, controls, encoding="urlencoded", **extra):
     return client.generic("POST", url, urlencoded(controls).encode(), content_type="application/x-www-form-urlencoded",
                           **extra)
 
-
-def studio_urlpatterns():
-    """The site's URLs with the studio ones (until trophies/urls.py includes them)."""
-    from django.urls import include, path
-
-    from k2site.urls import urlpatterns
-
-    return [path("studio/", include("trophies.urls_studio"))] + list(urlpatterns)
-
-
-def __getattr__(name):  # lets ROOT_URLCONF point here: "tests.forms_support"
-    if name == "urlpatterns":
-        return studio_urlpatterns()
-    raise AttributeError(name)
-
-
-def ensure_studio_urls(settings):
-    from django.urls import NoReverseMatch, clear_url_caches, reverse
-
-    try:
-        reverse("studio-home")
-    except NoReverseMatch:
-        settings.ROOT_URLCONF = "tests.forms_support"
-        clear_url_caches()

@@ -10,16 +10,11 @@ from django.test import Client
 from PIL import Image
 
 from locks import shared
-from tests.forms_support import ensure_studio_urls, make_catalog, multipart, png_bytes, post_controls
+from tests.forms_support import make_catalog, multipart, png_bytes, post_controls
 from trophies.models import Component, Option
 from trophies.services import catalog as catalog_service
 from trophies.services import layers
 from trophies.services.layers import asset_lock_name
-
-
-@pytest.fixture(autouse=True)
-def studio_urls(settings):
-    ensure_studio_urls(settings)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.forms_support import ensure_studio_urls, make_catalog, multipart, slot, trophy_controls, urlencoded
+from tests.forms_support import make_catalog, multipart, slot, trophy_controls, urlencoded
 
 NEW = "/studio/trophies/new/"
 NAMES = ["name", "slug", "width", "height", "format", "tiers", "tier", "slots", "slot", "component", "key",
@@ -25,11 +25,6 @@ def values(option_ids):
         st.sampled_from(option_ids),
         st.integers(min_value=-10**12, max_value=10**12).map(str),
     )
-
-
-@pytest.fixture(autouse=True)
-def studio_urls(settings):
-    ensure_studio_urls(settings)
 
 
 @pytest.fixture

@@ -5,16 +5,11 @@ import html
 import pytest
 from django.test import Client
 
-from tests.forms_support import ensure_studio_urls, make_catalog, post_controls, slot, trophy_controls
+from tests.forms_support import make_catalog, post_controls, slot, trophy_controls
 from trophies.models import Trophy
 from trophies.services.catalog import trophy_appstruct
 
 NEW = "/studio/trophies/new/"
-
-
-@pytest.fixture(autouse=True)
-def studio_urls(settings):
-    ensure_studio_urls(settings)
 
 
 @pytest.fixture

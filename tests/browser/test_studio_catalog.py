@@ -5,13 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.forms_support import ensure_studio_urls, make_catalog, png_bytes
+from tests.forms_support import make_catalog, png_bytes
 from trophies.models import Option, Trophy
-
-
-@pytest.fixture(autouse=True)
-def studio_urls(settings):
-    ensure_studio_urls(settings)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import deform
 import peppercorn
 from django.conf import settings
 from django.templatetags.static import static
-from django.utils.safestring import mark_safe
 
 # Our widget templates, searched before Deform's own.
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -72,14 +71,6 @@ def form_resources(form):
         if url not in js:
             js.append(url)
     return {"css": css, "js": js}
-
-
-def render_form(form, appstruct=colander.null):
-    return mark_safe(form.render(appstruct))
-
-
-class SubmissionRejected(Exception):
-    """Controls that cannot even be parsed into a structure."""
 
 
 def check_pstruct(field, pstruct, prefix=""):
