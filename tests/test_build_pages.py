@@ -110,7 +110,7 @@ def test_throughput_json_from_recorded_progress(admin_client, catalog):
     progress.record(build.pk, 0, {"rendered": 3, "skipped": 0, "failed": 0})
     progress.record(build.pk, 1, {"rendered": 6, "skipped": 1, "failed": 0})
     data = admin_client.get(f"/api/builds/{build.pk}/throughput/").json()
-    assert data["id"] == build.pk and len(data["points"]) == 60
+    assert data["id"] == build.pk and len(data["points"]) == 1  # buckets are at least 1 s
     assert data["points"][-1]["done"] == 10
     assert set(data["points"][0]) == {"t", "done", "rate"}
 

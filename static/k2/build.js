@@ -14,6 +14,7 @@
 
   function duration(seconds) {
     if (seconds === null || seconds === undefined) return "-";
+    if (seconds < 10) return (Math.round(seconds * 10) / 10) + " s";
     seconds = Math.round(seconds);
     var h = Math.floor(seconds / 3600), m = Math.floor(seconds % 3600 / 60), s = seconds % 60;
     return (h ? h + " h " : "") + (h || m ? m + " min " : "") + s + " s";
@@ -59,7 +60,7 @@
       var tr = document.createElement("tr");
       cell(tr, w.name, "k2-mono"); cell(tr, w.state);
       cell(tr, w.chunks.map(function (c) { return "#" + c.number + " [" + c.start + ", " + c.stop + ")"; }).join(", "));
-      cell(tr, w.last_heartbeat);
+      cell(tr, w.heartbeat_age_s === null || w.heartbeat_age_s === undefined ? "-" : w.heartbeat_age_s + " s ago");
       body.appendChild(tr);
     });
     if (!a.workers.length) {

@@ -34,6 +34,7 @@ def activity(build):
                 "name": name,
                 "state": rq_worker.get("state", "unknown"),
                 "last_heartbeat": rq_worker.get("last_heartbeat"),
+                "heartbeat_age_s": rq_worker.get("heartbeat_age_s"),
                 "chunks": [{"number": c["number"], "start": c["start"], "stop": c["stop"],
                             "attempt": c["attempts"], "started_at": _iso(c["started_at"])}
                            for c in chunks_of.get(name, [])],

@@ -46,6 +46,14 @@ def _iso(moment):
     return moment.isoformat()
 
 
+def _age(moment):
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt_timezone.utc)
+    return round((datetime.now(dt_timezone.utc) - moment).total_seconds(), 1)
+
+
 def build_of_job(job_id):
     match = CHUNK_JOB_ID.match(job_id or "")
     return int(match["build"]) if match else None
@@ -76,6 +84,7 @@ def worker_stats():
             "current_job": job_id,
             "build": build_of_job(job_id),
             "last_heartbeat": _iso(worker.last_heartbeat),
+            "heartbeat_age_s": _age(worker.last_heartbeat),
             "birth": _iso(worker.birth_date),
             "successful_jobs": worker.successful_job_count,
             "failed_jobs": worker.failed_job_count,

@@ -9,6 +9,7 @@ count. The series is resampled into a fixed number of time buckets.
 from trophies.services import progress
 
 POINTS = 60
+MIN_BUCKET_S = 1.0  # shorter buckets turn one report into a meaningless spike
 
 
 def parse_samples(raw):
@@ -33,7 +34,7 @@ def totals_over_time(samples):
 
 def series(samples, start=None, end=None, points=POINTS):
     """{"start", "duration_s", "peak_rate", "points": [{"t", "done", "rate"}]}:
-    ``points`` buckets from ``start`` (default: first sample) to ``end``
+    up to ``points`` buckets of at least MIN_BUCKET_S from ``start`` (default: first sample) to ``end``
     (default: last sample); t is the bucket's end in seconds from start,
     rate the images per second within the bucket."""
     timeline = totals_over_time(samples)
@@ -42,6 +43,7 @@ def series(samples, start=None, end=None, points=POINTS):
     start = timeline[0][0] if start is None else min(start, timeline[0][0])
     end = timeline[-1][0] if end is None else max(end, timeline[-1][0])
     duration = max(end - start, 1e-6)
+    points = max(1, min(points, int(duration // MIN_BUCKET_S)))
     width = duration / points
     result, position, done, previous = [], 0, 0, 0
     for bucket in range(1, points + 1):

@@ -33,8 +33,11 @@ def _page_number(request):
 def build_list(request):
     paginator = Paginator(Build.objects.select_related("trophy"), BUILDS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
-    rows = [{"build": build, "status": status_of(build)} for build in page.object_list]
-    trophies = [{"trophy": t, "combinations": t.combinations,
+    rows = []
+    for build in page.object_list:
+        status = status_of(build)
+        rows.append({"build": build, "status": status, "done_text": f"{status['done']:,} / {status['total']:,}"})
+    trophies = [{"trophy": t, "combinations_text": f"{t.combinations:,}",
                  "running": t.builds.filter(state__in=Build.ACTIVE).first()} for t in Trophy.objects.all()]
     return render(request, "trophies/builds/list.html", {"rows": rows, "page": page, "trophies": trophies})
 
