@@ -34,7 +34,8 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere: find `trophies`
 from trophies.combinations import count, digits_of  # noqa: E402
 from trophies.engine import FORMATS, Renderer, SlotLayers, load_layer  # noqa: E402
 
-DEFAULT_LAYERS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "layers"
+# The reference layer set lives in shared/, beside the repository.
+DEFAULT_LAYERS = Path(os.environ.get("K2_REFERENCE_LAYERS") or REPO.parent / "shared" / "bench" / "layers")
 REFERENCE_ORDER = ["base", "figure", "color", "plate", "engraving"]
 LAYER_NAME = re.compile(r"^(?P<slot>.+)_(?P<number>\d+)\.png$")
 

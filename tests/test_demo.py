@@ -1,12 +1,9 @@
-from pathlib import Path
-
 import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
+from bench.engine_bench import DEFAULT_LAYERS as REFERENCE_LAYERS
 from trophies.models import Option, Trophy
-
-REFERENCE_LAYERS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "layers"
 
 
 def snapshot():
