@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +34,7 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere: find `trophies`
 
 from trophies.combinations import count, digits_of  # noqa: E402
 from trophies.engine import FORMATS, Renderer, SlotLayers, load_layer  # noqa: E402
+from trophies.services.renders import AtomicWriter  # noqa: E402  (no Django settings needed)
 
 # The reference layer set lives in shared/, beside the repository.
 DEFAULT_LAYERS = Path(os.environ.get("K2_REFERENCE_LAYERS") or REPO.parent / "shared" / "bench" / "layers")
@@ -79,28 +81,35 @@ def _ranges(total, workers):
     return [(total * w // workers, total * (w + 1) // workers) for w in range(workers)]
 
 
-def _engine_worker(layers_dir, fmt, start, stop, seconds, barrier, results):
+def _engine_worker(layers_dir, fmt, start, stop, seconds, barrier, results, out_dir):
     slots = load_reference_slots(layers_dir)
     renderer = Renderer(canvas_size(slots), slots, fmt)
-    barrier.wait()  # loading is not measured; all workers start together
-    began = time.perf_counter()
-    deadline = began + seconds
-    images = size = 0
-    for _, _, data in renderer.render_range(start, stop, should_stop=lambda: time.perf_counter() >= deadline):
-        images += 1
-        size += len(data)
+    # With out_dir, the same atomic writes a build does (temp file + rename).
+    with AtomicWriter(out_dir, f"worker{start}") if out_dir else nullcontext() as writer:
+        barrier.wait()  # loading is not measured; all workers start together
+        began = time.perf_counter()
+        deadline = began + seconds
+        images = size = 0
+        for _, digits, data in renderer.render_range(start, stop, lambda: time.perf_counter() >= deadline):
+            if writer is not None:
+                name = "-".join(map(str, digits[2:])) + renderer.extension
+                writer.write(f"{out_dir}/{digits[0]}/{digits[1]}/{name}", data)
+            images += 1
+            size += len(data)
     results.put((images, time.perf_counter() - began, size))
 
 
-def measure_engine(layers_dir=DEFAULT_LAYERS, workers=None, seconds=10.0, fmt="JPEG") -> dict:
-    """Images/s of the engine alone in ``workers`` processes (encode, no files)."""
+def measure_engine(layers_dir=DEFAULT_LAYERS, workers=None, seconds=10.0, fmt="JPEG", out_dir=None) -> dict:
+    """Images/s of the engine alone in ``workers`` processes (encode, no
+    files; with ``out_dir``, also writing each image atomically there)."""
     workers = workers or os.cpu_count() or 1
     radices = [len(paths) for _, paths in slot_files(layers_dir)]
     total = count(radices)
     barrier, results = multiprocessing.Barrier(workers), multiprocessing.Queue()
     processes = [
         multiprocessing.Process(
-            target=_engine_worker, args=(str(layers_dir), fmt, start, stop, seconds, barrier, results)
+            target=_engine_worker,
+            args=(str(layers_dir), fmt, start, stop, seconds, barrier, results, out_dir and str(out_dir)),
         )
         for start, stop in _ranges(total, workers)
     ]
