@@ -1,7 +1,7 @@
 """GET /api/builds/N/ under load, busy (a classic build on both cores) and idle.
 
     .venv/bin/python bench/api_bench.py [--layers DIR] [--seconds S]
-        [--saturation-seconds S] [--clients 50] [--worker-nice 10]
+        [--saturation-seconds S] [--clients 50] [--worker-nice N]
 
 The site runs as `make run` runs it: gunicorn with 2 processes x 4 threads,
 2 render workers (niced like k2site.supervisor does), the embedded Redis,
@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.build_bench import Site, csrf, free_port, login  # noqa: E402
 from bench.engine_bench import DEFAULT_LAYERS  # noqa: E402
+from k2site.supervisor import WORKER_NICE  # noqa: E402
 
 WRK = os.environ.get("K2_WRK", "/usr/bin/wrk")
 TARGET_P99_MS = 25.0
@@ -229,7 +230,8 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=15.0, help="paced phase length")
     parser.add_argument("--saturation-seconds", type=int, default=8)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--worker-nice", type=int, default=10, help="render workers' niceness (make run: 10)")
+    parser.add_argument("--worker-nice", type=int, default=WORKER_NICE,
+                        help=f"render workers' niceness (make run: {WORKER_NICE})")
     args = parser.parse_args(argv)
     if not shutil.which(WRK):
         print(f"wrk not found at {WRK} (apt-get install wrk)", file=sys.stderr)

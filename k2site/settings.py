@@ -97,6 +97,10 @@ CACHES = {
     }
 }
 
+# Sessions read through the Redis cache: a staff page polling progress every
+# second costs no session query.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
 RQ_QUEUES = {
     "render": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600},
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600},

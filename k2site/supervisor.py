@@ -18,7 +18,7 @@ from k2site import redis_server
 
 PR_SET_PDEATHSIG = 1
 WORKER_MAX_JOBS = 200  # recycle a worker after this many chunks, like gunicorn's max_requests
-WORKER_NICE = 10       # renders yield the CPU to the web server
+WORKER_NICE = 15       # renders yield the CPU to the web server (bench/api_bench.py)
 
 
 def die_with_parent():
