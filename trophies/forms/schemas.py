@@ -177,18 +177,28 @@ class Tiers(colander.SequenceSchema):
     tier = TierSchema(title="Tier", widget=deform.widget.MappingWidget(item_css_class="k2-tier"))
 
 
-@colander.deferred
-def deferred_trophy_slug_validator(node, kw):
-    trophy = kw.get("trophy")
+def unique_key_validator(model, field, instance_kw):
+    """Deferred validator: a well-formed slug that no other ``model`` row
+    (other than the one being edited, bound as ``instance_kw``) uses."""
+    noun = model._meta.verbose_name
 
-    def unique(node, value):
-        others = Trophy.objects.filter(slug=value)
-        if trophy is not None and trophy.pk:
-            others = others.exclude(pk=trophy.pk)
-        if others.exists():
-            raise colander.Invalid(node, f"The slug {value} is taken by another trophy.")
+    @colander.deferred
+    def deferred(node, kw):
+        instance = kw.get(instance_kw)
 
-    return colander.All(colander.Length(min=1, max=50), colander.Regex(SLUG_RE, SLUG_MESSAGE), unique)
+        def unique(node, value):
+            others = model.objects.filter(**{field: value})
+            if instance is not None and instance.pk:
+                others = others.exclude(pk=instance.pk)
+            if others.exists():
+                raise colander.Invalid(node, f"The {field} {value} is taken by another {noun}.")
+
+        return colander.All(colander.Length(min=1, max=50), colander.Regex(SLUG_RE, SLUG_MESSAGE), unique)
+
+    return deferred
+
+
+deferred_trophy_slug_validator = unique_key_validator(Trophy, "slug", "trophy")
 
 
 def fill_slot_keys(value):
@@ -289,18 +299,7 @@ def _child_error(parent, node, position):
 # -- parts library -------------------------------------------------------------
 
 
-@colander.deferred
-def deferred_component_key_validator(node, kw):
-    component = kw.get("component")
-
-    def unique(node, value):
-        others = Component.objects.filter(key=value)
-        if component is not None and component.pk:
-            others = others.exclude(pk=component.pk)
-        if others.exists():
-            raise colander.Invalid(node, f"The key {value} is taken by another component.")
-
-    return colander.All(colander.Length(min=1, max=50), colander.Regex(SLUG_RE, SLUG_MESSAGE), unique)
+deferred_component_key_validator = unique_key_validator(Component, "key", "component")
 
 
 class ComponentSchema(colander.MappingSchema):
