@@ -120,3 +120,14 @@ def test_k2_build_wait_exits_0_when_done(render_workers, capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "Build " in out and "done: 12 rendered, 0 skipped, 0 failed" in out
+
+
+@pytest.mark.slow
+def test_finished_build_keeps_its_counts_when_redis_forgets(render_workers, fresh_redis):
+    create_demo_catalog()
+    render_workers.start(1)
+    build = wait_finished(builds.start_build(Trophy.objects.get(slug="starter")))
+    assert (build.rendered, build.skipped, build.failed) == (12, 0, 0)
+    fresh_redis.flushdb()  # e.g. the embedded Redis restarted without its data
+    status = status_of(Build.objects.get(pk=build.pk))
+    assert (status["done"], status["percent"], status["remaining"]) == (12, 100.0, 0)

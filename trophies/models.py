@@ -171,6 +171,11 @@ class Build(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     requested_by = models.CharField(max_length=150, blank=True)
     error = models.TextField(blank=True)
+    # Final counts, copied from the Redis counters when the build settles,
+    # so a finished build keeps its figures when Redis does not.
+    rendered = models.PositiveBigIntegerField(null=True, blank=True)
+    skipped = models.PositiveBigIntegerField(null=True, blank=True)
+    failed = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

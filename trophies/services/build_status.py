@@ -6,8 +6,14 @@ from trophies.models import Build
 from trophies.services import progress
 
 
+def counts_of(build):
+    if build.state not in Build.ACTIVE and build.rendered is not None:
+        return {"rendered": build.rendered, "skipped": build.skipped, "failed": build.failed}
+    return progress.totals(build.pk)
+
+
 def status_of(build):
-    counts = progress.totals(build.pk)
+    counts = counts_of(build)
     done = counts["rendered"] + counts["skipped"]
     end = build.finished_at or timezone.now()
     elapsed = (end - build.started_at).total_seconds() if build.started_at else 0.0

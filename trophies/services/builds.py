@@ -194,6 +194,7 @@ def finish_if_complete(build_id):
     chunks = Chunk.objects.filter(build_id=build_id)
     if chunks.filter(state__in=(Chunk.QUEUED, Chunk.RUNNING)).exists():
         return None
+    store_final_counts(build_id)  # also after a cancel, when the last chunk stops
     if chunks.filter(state=Chunk.FAILED).exists():
         state = Build.FAILED
     elif chunks.filter(state=Chunk.CANCELLED).exists() or progress.cancel_requested(build_id):
@@ -230,7 +231,12 @@ def cancel_build(build):
             job.cancel()
     Build.objects.filter(pk=build.pk, state__in=Build.ACTIVE).update(
         state=Build.CANCELLED, finished_at=timezone.now())
+    store_final_counts(build.pk)
     return True
+
+
+def store_final_counts(build_id):
+    Build.objects.filter(pk=build_id).update(**progress.totals(build_id))
 
 
 def retry_failed_chunks(build):
@@ -242,6 +248,7 @@ def retry_failed_chunks(build):
         if not chunks:
             raise BuildError(f"build {build.pk} has no failed chunks")
         Chunk.objects.filter(pk__in=[c.pk for c in chunks]).update(state=Chunk.QUEUED, error="", finished_at=None)
-        Build.objects.filter(pk=build.pk).update(state=Build.RUNNING, finished_at=None, error="")
+        Build.objects.filter(pk=build.pk).update(state=Build.RUNNING, finished_at=None, error="",
+                                                 rendered=None, skipped=None, failed=None)
         enqueue_chunks(build, chunks)
     return len(chunks)
