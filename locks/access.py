@@ -7,8 +7,9 @@ import hmac
 import ipaddress
 
 from django.conf import settings
+from django.http import HttpResponse
 
-__all__ = ("is_staff", "is_loopback", "metrics_allowed")
+__all__ = ("is_staff", "is_loopback", "metrics_allowed", "metrics_forbidden")
 
 
 def is_staff(request):
@@ -41,3 +42,9 @@ def metrics_allowed(request):
     offered = [value.strip() if scheme.lower() == "bearer" else "", request.GET.get("token", "")]
     expected = expected.encode()
     return any(token and hmac.compare_digest(token.encode(), expected) for token in offered)
+
+
+def metrics_forbidden():
+    """The answer to a monitor that ``metrics_allowed`` refuses."""
+    return HttpResponse("forbidden: loopback or K2_METRICS_TOKEN required\n", status=403,
+                        content_type="text/plain; charset=utf-8")

@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from locks.access import is_staff, metrics_allowed
+from locks.access import is_staff, metrics_allowed, metrics_forbidden
 from locks.inspect import snapshot
 from locks.stats import stat_lines
 
@@ -33,6 +33,5 @@ def api_locks(request):
 @never_cache
 def stats_txt(request):
     if not metrics_allowed(request):
-        return HttpResponse("forbidden: loopback or K2_METRICS_TOKEN required\n", status=403,
-                            content_type="text/plain; charset=utf-8")
+        return metrics_forbidden()
     return HttpResponse(stat_lines(snapshot()["stats"]), content_type="text/plain; charset=utf-8")

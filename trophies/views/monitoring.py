@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from locks.access import metrics_allowed
+from locks.access import metrics_allowed, metrics_forbidden
 from trophies.services import monitoring
 from trophies.views.access import staff_json, staff_page
 
@@ -28,6 +28,5 @@ def api_stats(request):
 @never_cache
 def metrics(request):
     if not metrics_allowed(request):
-        return HttpResponse("forbidden: loopback or K2_METRICS_TOKEN required\n", status=403,
-                            content_type="text/plain; charset=utf-8")
+        return metrics_forbidden()
     return HttpResponse(monitoring.metrics_text(), content_type=PROMETHEUS_TYPE)
