@@ -149,8 +149,10 @@ def test_exclusive_waits_for_shared_across_processes(holder):
     with shared("assets:figure", owner="reader"):
         child = holder("exclusive", "assets:figure", owner="writer", wait=False)
         # The child blocks in flock(): the kernel lists it as a waiter, and
-        # its waiting note says who it is.
-        waiter = wait_for(lambda: [w for w in snapshot()["waiters"] if w["pid"] == child.pid], what="waiter")[0]
+        # its waiting note says who it is. (The note is written just before
+        # the child enters flock(), so wait for the kernel to list it too.)
+        waiter = wait_for(lambda: [w for w in snapshot()["waiters"] if w["pid"] == child.pid and w["in_kernel"]],
+                          what="waiter in the kernel")[0]
         assert waiter == {"name": "assets:figure", "mode": "exclusive", "pid": child.pid, "host": HOST,
                           "owner": "writer", "since": waiter["since"], "in_kernel": True}
         (lock,) = shared_named("assets:figure")
