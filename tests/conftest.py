@@ -35,6 +35,17 @@ def data_dir(settings, tmp_path):
     return data
 
 
+@pytest.fixture
+def staff_client(db, django_user_model):
+    """A test client logged in as a staff user who is not a superuser."""
+    from django.test import Client
+
+    user = django_user_model.objects.create_user("staff", "s@example.com", "pw-staff-1", is_staff=True)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 def database_url_for_children():
     """Worker processes must open the test database, not the real one."""
     db = connection.settings_dict

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from PIL import Image
 
 from tests.conftest import wait_until
+from trophies import combinations
 from trophies.models import Build, Chunk, Option, Trophy
 from trophies.services import builds, progress
 from trophies.services.build_status import status_of
@@ -51,11 +52,9 @@ def test_starter_build_through_real_workers_writes_exactly_the_expected_files(re
     files = rendered_files(settings.K2_RENDER_DIR / "starter")
     assert len(files) == 12
     renderer, layout = builds.load_renderer(starter)
-    slots = starter.ordered_slots()
     for index in range(12):
-        digits = [starter.slot_options(slots)[p].index(o) for p, (_, o) in enumerate(starter.choices_for_index(index, slots))]
-        path = layout.path(digits)
-        assert Path(path).read_bytes() == renderer.render_one(digits)
+        digits = combinations.digits_of(index, starter.radices())
+        assert Path(layout.path(digits)).read_bytes() == renderer.render_one(digits)
     with Image.open(files[0]) as image:
         assert image.format == "JPEG" and image.size == (400, 500)
     assert not list((settings.K2_RENDER_DIR / "starter" / ".tmp").iterdir())

@@ -6,7 +6,6 @@ import re
 import threading
 
 import pytest
-from django.test import Client
 from PIL import Image
 
 from locks import shared
@@ -18,11 +17,8 @@ from trophies.services.layers import asset_lock_name
 
 
 @pytest.fixture
-def client(db, django_user_model):
-    user = django_user_model.objects.create_user("staff", "s@example.com", "pw-staff-1", is_staff=True)
-    client = Client()
-    client.force_login(user)
-    return client
+def client(staff_client):
+    return staff_client
 
 
 @pytest.fixture

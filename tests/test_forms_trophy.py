@@ -22,14 +22,6 @@ def client(staff_client):
     return staff_client
 
 
-@pytest.fixture
-def staff_client(db, django_user_model):
-    user = django_user_model.objects.create_user("staff", "s@example.com", "pw-staff-1", is_staff=True)
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def two_tiers(parts):
     return [
         ("Bottom", [slot("base", parts["base"]), slot("plate", parts["plate"][:1], key="plate", x=5, y=-3)]),
