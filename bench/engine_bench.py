@@ -36,8 +36,8 @@ from trophies.combinations import count, digits_of  # noqa: E402
 from trophies.engine import FORMATS, Renderer, SlotLayers, load_layer  # noqa: E402
 from trophies.services.renders import AtomicWriter  # noqa: E402  (no Django settings needed)
 
-# The reference layer set lives in shared/, beside the repository.
-DEFAULT_LAYERS = Path(os.environ.get("K2_REFERENCE_LAYERS") or REPO.parent / "shared" / "bench" / "layers")
+# The reference layer set ships with the repository (bench/layers/README.md).
+DEFAULT_LAYERS = Path(os.environ.get("K2_REFERENCE_LAYERS") or REPO / "bench" / "layers")
 REFERENCE_ORDER = ["base", "figure", "color", "plate", "engraving"]
 LAYER_NAME = re.compile(r"^(?P<slot>.+)_(?P<number>\d+)\.png$")
 
