@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from PIL import Image
 
 from trophies.models import Component, Option
-from trophies.services.layers import set_layer
+from trophies.services.layers import replace_layer
 
 
 def png_bytes(color=(200, 40, 40, 255), size=(12, 10), mode="RGBA"):
@@ -25,8 +25,7 @@ def make_catalog(spec=(("base", 3), ("figure", 4), ("plate", 2))):
         for position in range(count):
             option = Option(component=component, key=f"{key}-{position}", label=f"{key.title()} {position}",
                             position=position)
-            set_layer(option, png_bytes((40 * position % 256, 60 * index % 256, 90, 255)))
-            option.save()
+            replace_layer(option, png_bytes((40 * position % 256, 60 * index % 256, 90, 255)))
             options.append(option)
         catalog[key] = options
     return catalog
@@ -55,6 +54,18 @@ def trophy_controls(name="Cup", slug="cup", tiers=(), width=400, height=500, fmt
     controls += [("__end__", "tiers:sequence")]
     if button:
         controls.append((button, button))
+    return controls
+
+
+def option_controls(label="Gold", key="gold", position="0", upload=None, uid=None):
+    """The controls a browser sends for the option form; ``upload`` is
+    (filename, bytes, content type)."""
+    controls = [("_charset_", "UTF-8"), ("__formid__", "deform"), ("label", label), ("key", key),
+                ("position", position), ("__start__", "layer:mapping")]
+    controls.append(("upload", upload if upload is not None else ("", b"", "application/octet-stream")))
+    if uid:
+        controls.append(("uid", uid))
+    controls += [("__end__", "layer:mapping"), ("save", "save")]
     return controls
 
 

@@ -12,7 +12,7 @@ from trophies.models import Build, Chunk, Option, Trophy
 from trophies.services import builds, progress
 from trophies.services.build_status import status_of
 from trophies.services.demo import create_demo_catalog
-from trophies.services.layers import set_layer
+from trophies.services.layers import replace_layer
 
 
 def rendered_files(root):
@@ -72,8 +72,7 @@ def test_rebuild_skips_what_is_right_and_renders_what_a_new_layer_changed(render
     option = Option.objects.get(component__key="figure", key="01")
     buffer = io.BytesIO()
     Image.new("RGBA", (400, 500), (200, 30, 30, 180)).save(buffer, "PNG")
-    set_layer(option, buffer.getvalue())
-    option.save()
+    replace_layer(option, buffer.getvalue())
     third = wait_finished(builds.start_build(starter))
     assert third.state == Build.DONE
     assert (status_of(third)["rendered"], status_of(third)["skipped"]) == (4, 8)

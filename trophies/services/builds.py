@@ -114,7 +114,7 @@ def load_renderer(trophy, start=0, stop=None):
     components = sorted({slot.component.key: slot.component for slot in slots}.items())
     with ExitStack() as held:
         for _, component in components:  # sorted: every reader locks in one order
-            held.enter_context(shared(asset_lock_name(component), timeout=ASSET_LOCK_TIMEOUT_S,
+            held.enter_context(shared(asset_lock_name(component.key), timeout=ASSET_LOCK_TIMEOUT_S,
                                       owner=f"render {trophy.slug}"))
         slot_layers = [
             engine.SlotLayers(offset=(slot.x, slot.y), layers=[

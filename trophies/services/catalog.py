@@ -3,18 +3,12 @@ components, options and their layers.
 
 A trophy's tiers and slots are replaced as a whole in one transaction (they
 have no identity worth keeping: builds fingerprint slots by their key,
-options and offset). Replacing an option's layer holds the exclusive lock on
-its component's assets, so a render (which holds the shared lock while it
-reads layers) never sees a half-replaced file.
+options and offset). Layers are replaced by :func:`layers.replace_layer`.
 """
 from django.db import transaction
 
-from locks import exclusive
-
 from trophies.models import Component, Option, Slot, Tier, Trophy
-from trophies.services.layers import asset_lock_name, set_layer
-
-ASSET_LOCK_TIMEOUT = 3.0
+from trophies.services.layers import replace_layer
 
 
 # -- trophies ------------------------------------------------------------------
@@ -110,10 +104,9 @@ def option_appstruct(option):
 
 def save_option(component, appstruct, layer_data=None, option=None, owner=""):
     """Create or update an option. With ``layer_data`` (bytes of an uploaded
-    picture, already validated) its layer is replaced under the exclusive
-    asset lock of the component; raises ``locks.LockTimeout`` when that lock
-    cannot be had within :data:`ASSET_LOCK_TIMEOUT` seconds (nothing is
-    changed then)."""
+    picture, already validated) its layer is replaced through
+    :func:`layers.replace_layer`, which raises ``locks.LockTimeout`` when the
+    component's assets stay busy (nothing is changed then)."""
     option = option or Option(component=component)
     option.label = appstruct["label"]
     option.key = appstruct["key"]
@@ -123,15 +116,5 @@ def save_option(component, appstruct, layer_data=None, option=None, owner=""):
             raise ValueError("a new option needs a layer image")
         option.save()  # the layer file keeps its name; its pixels did not change
         return option
-
-    old_name = option.layer.name if option.pk and option.layer else None
-    with exclusive(asset_lock_name(component), timeout=ASSET_LOCK_TIMEOUT, owner=owner):
-        set_layer(option, layer_data)
-        with transaction.atomic():
-            option.save()
-        if old_name and old_name != option.layer.name:
-            still_used = Option.objects.filter(layer=old_name).exists()
-            if not still_used:
-                option.layer.storage.delete(old_name)
+    replace_layer(option, layer_data, owner=owner)
     return option
-
