@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test test-sqlite test-postgres system-deps bench clean
+.PHONY: run setup test test-sqlite test-postgres system-deps bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -12,11 +12,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.installed
+# What make run does before serving; each step creates what is missing and
+# changes nothing staff made (tests/test_demo.py runs this target).
+setup: $(VENV)/.installed
 	$(MANAGE) migrate --noinput
 	$(MANAGE) k2 demo
 	$(MANAGE) k2 admin
 	$(MANAGE) collectstatic --noinput --verbosity 0
+
+run: setup
 	$(MANAGE) k2 serve
 
 # Debian packages the tests use: Chromium for browser tests, PostgreSQL's

@@ -1,18 +1,22 @@
 """The demo catalog: parts drawn by demo_layers and two trophies.
 
 `classic` has slots of 3, 30, 5, 15 and 19 options (128,250 combinations,
-400x500 px); `starter` has 12. Running it again changes nothing: options are
-matched by key and a layer is only rewritten when its pixels differ.
+400x500 px); `starter` has 12. The demo is created once: a later run (every
+`make run` starts with one) creates what is missing and changes nothing that
+exists, so pictures staff replaced stay theirs. ``reset=True`` is the one
+way to redraw the demo options' layers, and the result lists each one it
+replaced.
 """
 import re
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import transaction
 
 from trophies.models import Component, Option, Slot, Tier, Trophy
 from trophies.services import demo_layers
-from trophies.services.layers import decode_layer, pixel_digest, set_layer, png_bytes
+from trophies.services.layers import decode_layer, replace_layer
 
 SIZE = (400, 500)
 COMPONENTS = [("base", "Base", 3), ("figure", "Figure", 30), ("color", "Color", 5),
@@ -24,62 +28,66 @@ TROPHIES = [
     ("starter", "Starter", [("Base", [("base", 2)]), ("Top", [("figure", 3), ("plate", 2)])]),
 ]
 LAYER_FILE = re.compile(r"^(?P<slot>[a-z][a-z0-9-]*)_(?P<number>\d+)\.png$")
+OWNER = "k2 demo"
 
 
 class DemoError(ValueError):
     pass
 
 
+@dataclass
+class DemoResult:
+    created: list = field(default_factory=list)   # "figure 07", "trophy classic"...
+    replaced: list = field(default_factory=list)  # options whose layer --reset redrew
+    kept: int = 0                                 # existing demo options left as they are
+    trophies: list = field(default_factory=list)
+
+
 def option_key(number):
     return f"{number:02d}"
 
 
-def put_layer(option, image):
-    """Give an option this layer unless it already has exactly these pixels."""
-    digest = pixel_digest(image)
-    if option.pk and option.layer and option.layer_digest == digest:
-        return False
-    set_layer(option, png_bytes(image))
-    return True
-
-
-def ensure_options(component, images):
-    """Options 00..NN of a component with these layer images; returns how
-    many were created or changed."""
-    changed = 0
-    for number, image in enumerate(images):
-        option = Option.objects.filter(component=component, key=option_key(number)).first()
+def ensure_options(component, count, picture, reset, result):
+    """Options 00..count-1 of a component: created with ``picture(number)``
+    when missing; an existing one is redrawn only when ``reset``."""
+    existing = {option.key: option for option in component.options.all()}
+    for number in range(count):
+        option = existing.get(option_key(number))
         if option is None:
             option = Option(component=component, key=option_key(number),
                             label=f"{component.name} {number + 1}", position=number)
-        if put_layer(option, image):
-            option.save()
-            changed += 1
-    return changed
+            replace_layer(option, picture(number), owner=OWNER)
+            result.created.append(f"{component.key} {option.key}")
+        elif reset:
+            if replace_layer(option, picture(number), owner=OWNER):
+                result.replaced.append(f"{component.key} {option.key}")
+        else:
+            result.kept += 1
 
 
-def ensure_trophy(slug, name, tiers):
+def ensure_trophy(slug, name, tiers, result):
     trophy, created = Trophy.objects.get_or_create(
         slug=slug, defaults={"name": name, "width": SIZE[0], "height": SIZE[1], "format": "JPEG"}
     )
     if not created:
-        return trophy
+        return trophy, False
     for tier_position, (tier_name, slots) in enumerate(tiers):
         tier = Tier.objects.create(trophy=trophy, name=tier_name, position=tier_position)
         for slot_position, (key, count) in enumerate(slots):
             component = Component.objects.get(key=key)
             slot = Slot.objects.create(tier=tier, key=key, component=component, position=slot_position)
             slot.options.set(component.options.order_by("position")[:count])
-    return trophy
+    result.created.append(f"trophy {slug}")
+    return trophy, True
 
 
 @transaction.atomic
-def create_demo_catalog(layers_dir=None):
-    """Create the demo parts and both trophies; returns a summary.
+def create_demo_catalog(layers_dir=None, reset=False):
+    """Create what is missing of the demo parts and both trophies.
 
     With ``layers_dir``, the parts found there (SLOT_NN.png) take their
-    layers from the folder instead of being drawn, and classic's slots
-    allow exactly the folder's options."""
+    layers from the folder instead of being drawn, and a classic created (or
+    reset) now allows exactly the folder's options."""
     folder = read_layer_folder(layers_dir) if layers_dir else {}
     unknown = set(folder) - {key for key, _, _ in COMPONENTS}
     if unknown:
@@ -87,26 +95,41 @@ def create_demo_catalog(layers_dir=None):
             f"--layers: {layers_dir} has slots {', '.join(sorted(folder))}; "
             f"classic has {', '.join(key for key, _, _ in COMPONENTS)}"
         )
-    changed = 0
+    result = DemoResult()
     for key, name, count in COMPONENTS:
-        component, _ = Component.objects.get_or_create(key=key, defaults={"name": name})
-        images = folder.get(key) or [demo_layers.DRAWERS[key](number, SIZE) for number in range(count)]
-        changed += ensure_options(component, images)
-    trophies = [ensure_trophy(slug, name, tiers) for slug, name, tiers in TROPHIES]
-    if folder:
-        use_folder_options(trophies[0], folder)
-    return {"layers_changed": changed, "trophies": trophies}
+        component, created = Component.objects.get_or_create(key=key, defaults={"name": name})
+        if created:
+            result.created.append(f"component {key}")
+        if key in folder:
+            images = folder[key]
+            ensure_options(component, len(images), images.__getitem__, reset, result)
+        else:
+            ensure_options(component, count, lambda number, key=key: demo_layers.DRAWERS[key](number, SIZE),
+                           reset, result)
+    for slug, name, tiers in TROPHIES:
+        trophy, created = ensure_trophy(slug, name, tiers, result)
+        if folder and slug == "classic" and (created or reset) and use_folder_options(trophy, folder) and reset:
+            result.replaced.append("trophy classic: the folder's options and canvas size")
+        result.trophies.append(trophy)
+    return result
 
 
 def use_folder_options(trophy, folder):
+    """Let classic's slots allow exactly the folder's options, at the
+    folder's canvas size; True when that changed anything."""
+    changed = False
     for slot in trophy.ordered_slots():
         if slot.key in folder:
-            count = len(folder[slot.key])
-            slot.options.set(slot.component.options.filter(key__in=[option_key(n) for n in range(count)]))
+            wanted = list(slot.component.options.filter(key__in=[option_key(n) for n in range(len(folder[slot.key]))]))
+            if {option.pk for option in wanted} != {option.pk for option in slot.allowed_options()}:
+                slot.options.set(wanted)
+                changed = True
     width, height = next(iter(folder.values()))[0].size
     if (trophy.width, trophy.height) != (width, height):
         trophy.width, trophy.height = width, height
         trophy.save()
+        changed = True
+    return changed
 
 
 def read_layer_folder(folder):

@@ -10,7 +10,9 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from locks import LockTimeout
 from trophies.services import demo
+from trophies.services.layers import LayerRejected
 
 
 class Command(BaseCommand):
@@ -21,6 +23,8 @@ class Command(BaseCommand):
         sub.required = True
         p = sub.add_parser("demo", help="create the demo parts and the trophies classic and starter")
         p.add_argument("--layers", metavar="DIR", help="take classic's layers from DIR/SLOT_NN.png files")
+        p.add_argument("--reset", action="store_true",
+                       help="redraw the demo options' layers (from DIR with --layers) and say which changed")
         sub.add_parser("admin", help="create the staff user admin (password from K2_ADMIN_PASSWORD)")
         sub.add_parser("serve", help="run Redis (unless REDIS_URL is set), the render workers and the web server")
         p = sub.add_parser("build", help="start a build of a trophy")
@@ -35,14 +39,21 @@ class Command(BaseCommand):
     def handle(self, *args, subcommand, **options):
         return getattr(self, f"do_{subcommand}")(**options)
 
-    def do_demo(self, layers=None, **options):
+    def do_demo(self, layers=None, reset=False, **options):
         try:
-            result = demo.create_demo_catalog(layers)
-        except demo.DemoError as error:
+            result = demo.create_demo_catalog(layers, reset=reset)
+        except (demo.DemoError, LayerRejected, LockTimeout) as error:
             raise CommandError(str(error)) from None
-        for trophy in result["trophies"]:
+        for trophy in result.trophies:
             self.stdout.write(f"{trophy.slug}: {trophy.count_formula()}")
-        self.stdout.write(f"{result['layers_changed']} layers drawn or replaced")
+        self.stdout.write(f"created {len(result.created)}: {', '.join(result.created)}" if result.created
+                          else "created nothing: the demo catalog exists")
+        if reset:
+            self.stdout.write(f"replaced {len(result.replaced)}: {', '.join(result.replaced)}" if result.replaced
+                              else "replaced nothing: every demo layer already had the pictures asked for")
+        elif result.kept:
+            self.stdout.write(f"{result.kept} existing demo options left as they are "
+                              "(k2 demo --reset redraws them)")
 
     def do_admin(self, **options):
         User = get_user_model()
