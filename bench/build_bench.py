@@ -41,6 +41,7 @@ from k2site import redis_server  # noqa: E402
 PASSWORD = "bench-password-1"
 BENCH_TROPHY = """
 from trophies.models import Slot, Tier, Trophy
+from trophies.services import plans
 classic = Trophy.objects.get(slug="classic")
 Trophy.objects.filter(slug="bench").delete()
 bench = Trophy.objects.create(slug="bench", name="Bench", width=classic.width, height=classic.height)
@@ -49,7 +50,7 @@ for position, slot in enumerate(classic.ordered_slots()):
     copy = Slot.objects.create(tier=tier, key=slot.key, component=slot.component, position=position)
     options = slot.allowed_options()
     copy.options.set(options[:6] if slot.key == "figure" else options)
-print(bench.combinations)
+print(plans.capture(bench).total)
 """
 
 

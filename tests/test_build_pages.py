@@ -7,7 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from trophies.models import Build, Chunk, Trophy
-from trophies.services import progress, storefront
+from trophies.services import plans, progress, storefront
 from trophies.services.gallery import gallery_page
 from trophies.services.throughput import parse_samples, series
 from trophies.services.demo import create_demo_catalog
@@ -116,7 +116,7 @@ def test_throughput_json_from_recorded_progress(admin_client, catalog):
 
 
 def test_gallery_pages_and_filters_without_listing_directories(admin_client, catalog, monkeypatch, settings):
-    classic = catalog["classic"]
+    classic = plans.capture(catalog["classic"])
     renders = str(settings.K2_RENDER_DIR)
     storefront.ensure_image(classic, {"base": "00", "figure": "00", "color": "00", "plate": "00", "engraving": "01"})
 
@@ -136,11 +136,12 @@ def test_gallery_pages_and_filters_without_listing_directories(admin_client, cat
     filtered = gallery_page(classic, {"figure": "02", "engraving": "18", "nope": "x"}, page=2, per_page=10)
     assert filtered.count == 3 * 5 * 15 and filtered.pages == 23 and filtered.filters == {"figure": "02", "engraving": "18"}
     for item in filtered.items:
-        digits = classic.choices_for_index(item["index"])
-        assert digits[1][1].key == "02" and digits[4][1].key == "18"
+        choices = classic.choices(classic.digits_of(item["index"]))
+        assert choices[1][1].key == "02" and choices[4][1].key == "18"
     assert gallery_page(classic, {}, page=99_999).page == 5344
 
-    build = Build.objects.create(trophy=classic, total=128_250, chunk_size=4008, state=Build.DONE)
+    build = Build.objects.create(trophy=catalog["classic"], total=128_250, chunk_size=4008, state=Build.DONE,
+                                 plan=classic.to_json())
     html = admin_client.get(f"/studio/builds/{build.pk}/?f-figure=00&f-engraving=01&page=1").content.decode()
     assert "225 combinations match" in html
     assert html.count('loading="lazy"') == 1 and html.count(">not built<") == 23

@@ -9,7 +9,8 @@ from PIL import Image
 from tests.conftest import wait_until
 from trophies import combinations
 from trophies.models import Build, Chunk, Option, Trophy
-from trophies.services import builds, progress
+from trophies.services import builds, plans, progress
+from trophies.services.renderer import load_renderer
 from trophies.services.build_status import status_of
 from trophies.services.demo import create_demo_catalog
 from trophies.services.layers import replace_layer
@@ -51,9 +52,9 @@ def test_starter_build_through_real_workers_writes_exactly_the_expected_files(re
     assert status["percent"] == 100.0 and status["remaining"] == 0
     files = rendered_files(settings.K2_RENDER_DIR / "starter")
     assert len(files) == 12
-    renderer, layout = builds.load_renderer(starter)
+    renderer, layout = load_renderer(plans.capture(starter))
     for index in range(12):
-        digits = combinations.digits_of(index, starter.radices())
+        digits = combinations.digits_of(index, renderer.radices)
         assert Path(layout.path(digits)).read_bytes() == renderer.render_one(digits)
     with Image.open(files[0]) as image:
         assert image.format == "JPEG" and image.size == (400, 500)

@@ -9,7 +9,8 @@ import pytest
 from locks.inspect import snapshot
 from tests.conftest import wait_until
 from trophies.models import Build, Chunk, Slot, Tier, Trophy
-from trophies.services import builds, progress
+from trophies.services import builds, plans, progress
+from trophies.services.renderer import load_renderer
 from trophies.services.demo import create_demo_catalog
 
 pytestmark = pytest.mark.slow
@@ -24,7 +25,7 @@ def medium_trophy():
     for position, slot in enumerate(s for s in classic.ordered_slots() if s.key != "color"):
         copy = Slot.objects.create(tier=tier, key=slot.key, component=slot.component, position=position)
         copy.options.set(slot.allowed_options()[:10] if slot.key == "figure" else slot.allowed_options())
-    assert trophy.combinations == 8_550
+    assert plans.capture(trophy).total == 8_550
     return trophy
 
 
@@ -66,7 +67,7 @@ def test_sigkill_mid_chunk_reruns_elsewhere_with_identical_images(render_workers
     root = Path(settings.K2_RENDER_DIR) / trophy.slug
     files = all_files(root)
     assert not [p for p in files if ".tmp" in p.parts], "temporary files left behind"
-    renderer, layout = builds.load_renderer(trophy)
+    renderer, layout = load_renderer(plans.capture(trophy))
     expected = {Path(layout.path(digits)).relative_to(root): data
                 for _, digits, data in renderer.render_range(0, renderer.total)}
     assert set(files) == set(expected)

@@ -10,7 +10,7 @@ from bench.engine_bench import DEFAULT_LAYERS as REFERENCE_LAYERS
 from tests.conftest import ROOT, child_environment
 from tests.forms_support import option_controls, post_controls
 from trophies.models import Option, Trophy
-from trophies.services import storefront
+from trophies.services import plans
 from trophies.services.layers import pixel_digest
 
 
@@ -20,7 +20,7 @@ def snapshot():
 
 def fingerprints():
     """Every image name of both demo trophies, as the storefront computes them."""
-    return {trophy.slug: storefront.layout_for(trophy)[0].tokens for trophy in Trophy.objects.all()}
+    return {trophy.slug: plans.capture(trophy).name_tokens for trophy in Trophy.objects.all()}
 
 
 @pytest.mark.django_db
@@ -32,8 +32,8 @@ def test_demo_creates_both_trophies_once_and_then_changes_nothing(capsys):
     assert "created 79: component base, base 00, base 01, base 02, component figure, figure 00" in out
     assert "trophy classic, trophy starter" in out
     classic = Trophy.objects.get(slug="classic")
-    assert (classic.width, classic.height, classic.combinations) == (400, 500, 128_250)
-    assert Trophy.objects.get(slug="starter").combinations == 12
+    assert (classic.width, classic.height, plans.capture(classic).total) == (400, 500, 128_250)
+    assert plans.capture(Trophy.objects.get(slug="starter")).total == 12
     call_command("k2", "demo")
     out = capsys.readouterr().out
     assert "created nothing: the demo catalog exists" in out
@@ -57,7 +57,7 @@ def test_demo_layers_from_reference_folder_are_kept_until_reset(capsys):
     call_command("k2", "demo", "--layers", str(REFERENCE_LAYERS))
     assert "created 79:" in capsys.readouterr().out
     from_folder = snapshot()
-    assert Trophy.objects.get(slug="classic").combinations == 128_250
+    assert plans.capture(Trophy.objects.get(slug="classic")).total == 128_250
     # A later start without the folder keeps the folder's pictures.
     call_command("k2", "demo")
     assert snapshot() == from_folder

@@ -7,6 +7,7 @@ from django.test import Client
 
 from tests.forms_support import make_catalog, post_controls, slot, trophy_controls
 from trophies.models import Trophy
+from trophies.services import plans
 from trophies.services.catalog import trophy_appstruct
 
 NEW = "/studio/trophies/new/"
@@ -46,7 +47,7 @@ def test_save_new_trophy_with_two_tiers(client, parts, encoding):
         ("Top", 1, 0, "figure", "figure", 0, 0),
         ("Top", 1, 1, "figure-2", "figure", 0, 0),
     ]
-    assert trophy.radices(slots) == [3, 1, 3, 3]
+    assert plans.capture(trophy).radices == [3, 1, 3, 3]
     page = client.get(response["Location"])
     assert "Saved “Gold Cup”: 3 x 1 x 3 x 3 = 27 combinations." in text_of(page)
 
@@ -82,7 +83,7 @@ def test_reorder_and_remove_on_edit(client, parts):
     assert response.status_code == 302
     trophy = Trophy.objects.get(slug="gold-cup")
     assert [(s.tier.name, s.key) for s in trophy.ordered_slots()] == [("Top first", "figure"), ("", "base")]
-    assert trophy.combinations == 8
+    assert plans.capture(trophy).total == 8
 
 
 def test_unknown_trophy_is_404(client, parts):

@@ -1,6 +1,7 @@
 import pytest
 
 from trophies.models import Trophy
+from trophies.services import plans
 from trophies.services.demo import create_demo_catalog
 from trophies.services.preview import preview
 
@@ -8,7 +9,7 @@ from trophies.services.preview import preview
 @pytest.fixture
 def starter(db):
     create_demo_catalog()
-    return Trophy.objects.get(slug="starter")
+    return plans.capture(Trophy.objects.get(slug="starter"))
 
 
 def test_preview_renders_a_repeatable_random_sample(starter):

@@ -1,48 +1,89 @@
 """The public configurator, images by choice (rendered on demand once),
 and the files under /renders/ and /media/."""
+import json
+import subprocess
 import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from trophies.models import Trophy
-from trophies.services import builds, storefront
+from locks import exclusive
+from locks.notes import WAITING, read_notes
+from locks.paths import lock_file_name
+from tests.conftest import ROOT, wait_until
+from trophies.models import Component, Option, Slot, Tier, Trophy
+from trophies.services import plans, storefront
 from trophies.services.demo import create_demo_catalog
-from trophies.services.renders import relative_path
+from trophies.services.renderer import load_renderer
+
+# The page's own script, run by Node with just enough of a DOM to load.
+JS_IMAGE_URLS = """
+const fs = require("fs");
+global.window = {};
+global.document = {getElementById: (id) => id === "k2-configurator-data" ? {textContent: "{}"} : null};
+eval(fs.readFileSync(process.argv[1], "utf8"));
+const input = JSON.parse(fs.readFileSync(0, "utf8"));
+console.log(JSON.stringify(input.digits.map((d) => window.K2Configurator.imageUrl(input.data, d))));
+"""
 
 
 @pytest.fixture
 def starter(db):
     create_demo_catalog()
-    return Trophy.objects.get(slug="starter")
+    return plans.capture(Trophy.objects.get(slug="starter"))
 
 
-def choice_query(trophy, index):
-    return {slot.key: option.key for slot, option in trophy.choices_for_index(index)}
+@pytest.fixture
+def four_slots(db):
+    """2 x 2 x 2 x 2 combinations: more slots than image names have folders."""
+    create_demo_catalog()
+    trophy = Trophy.objects.create(slug="four", name="Four", width=400, height=500)
+    tier = Tier.objects.create(trophy=trophy)
+    for position, key in enumerate(["base", "figure", "plate", "engraving"]):
+        slot = Slot.objects.create(tier=tier, key=key, component=Component.objects.get(key=key), position=position)
+        slot.options.set(Option.objects.filter(component__key=key, key__in=["00", "01"]))
+    return plans.capture(trophy)
+
+
+def choice_query(plan, index):
+    return {slot.key: option.key for slot, option in plan.choices(plan.digits_of(index))}
+
+
+def js_image_urls(data, digits):
+    """The URLs configurator.js computes for these digits."""
+    result = subprocess.run(["node", "-e", JS_IMAGE_URLS, str(ROOT / "static/k2/configurator.js")],
+                            input=json.dumps({"data": data, "digits": digits}), capture_output=True,
+                            text=True, timeout=30, check=True)
+    return json.loads(result.stdout)
 
 
 def test_configurator_page_is_public_with_one_select_per_slot(client, starter):
     response = client.get("/t/starter/")
     assert response.status_code == 200
     html = response.content.decode()
-    for slot in starter.ordered_slots():
+    for slot in starter.slots:
         assert f'name="{slot.key}"' in html
     assert 'id="k2-configurator-data"' in html and "configurator.js" in html
 
 
-def test_configurator_data_names_every_image_like_the_layout(starter):
-    data = storefront.configurator(starter)
-    layout, slots = storefront.layout_for(starter)
-    for index in range(starter.combinations):
-        chosen = choice_query(starter, index)
-        _, digits = storefront.digits_for(starter, chosen, slots)
-        tokens = [slot["options"][d]["token"] for slot, d in zip(data["slots"], digits)]
-        built = data["url_root"] + relative_path(data["settings_token"], tokens, data["extension"])
-        assert built == layout.url(digits)
-    assert [s["key"] for s in data["slots"]] == [s.key for s in slots]
-    assert data["slots"][0]["options"][0]["label"]
+def test_the_urls_the_page_computes_serve_the_rendered_pictures(client, four_slots):
+    """Checked against the files on disk through /renders/, with the page's
+    own JavaScript naming them: not with the server code that names files."""
+    plan = four_slots
+    digits = [plan.digits_of(index) for index in range(plan.total)]
+    for index in range(plan.total):
+        assert client.get("/t/four/image", choice_query(plan, index)).status_code == 302
+    renderer, _ = load_renderer(plan)
+    urls = js_image_urls(storefront.configurator(plan), digits)
+    assert len(set(urls)) == plan.total
+    for url, combination in zip(urls, digits):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert b"".join(response.streaming_content) == renderer.render_one(combination)
 
 
 def test_unknown_trophy_is_404(client, db):
@@ -61,6 +102,17 @@ def test_bad_choices_answer_400_with_the_reason(client, starter, query, reason):
     assert reason in response.content.decode()
 
 
+def test_a_trophy_without_slots_has_no_pictures_and_no_500(client, db):
+    trophy = Trophy.objects.create(slug="empty", name="Empty")  # as the admin creates one
+    page = client.get("/t/empty/")
+    assert page.status_code == 200 and "no parts to choose yet" in page.content.decode()
+    response = client.get("/t/empty/image")
+    assert response.status_code == 404
+    assert "empty has no pictures yet" in response.content.decode()
+    Tier.objects.create(trophy=trophy)
+    assert client.get("/t/empty/image?x=1").status_code == 404
+
+
 def test_image_renders_on_demand_and_redirects_to_the_versioned_file(client, starter, settings):
     query = choice_query(starter, 7)
     response = client.get("/t/starter/image", query)
@@ -68,7 +120,7 @@ def test_image_renders_on_demand_and_redirects_to_the_versioned_file(client, sta
     index, digits, layout = storefront.locate(starter, query)
     assert index == 7
     assert response["Location"] == layout.url(digits)
-    renderer, _ = builds.load_renderer(starter)
+    renderer, _ = load_renderer(starter)
     assert Path(layout.path(digits)).read_bytes() == renderer.render_one(digits)
     image = client.get(response["Location"])
     assert image.status_code == 200
@@ -80,38 +132,80 @@ def test_image_renders_on_demand_and_redirects_to_the_versioned_file(client, sta
     assert storefront.ensure_image(starter, query)[2] is False
 
 
+def test_on_demand_renders_leave_a_bounded_number_of_lock_files(client, starter, settings):
+    for index in range(starter.total):
+        client.get("/t/starter/image", choice_query(starter, index))
+    lock_files = list(Path(settings.K2_LOCK_DIR).glob("render_starter*.lock"))
+    assert 0 < len(lock_files) <= storefront.RENDER_LOCK_STRIPES
+
+
+def test_a_picture_on_disk_costs_no_query(client, starter):
+    query = choice_query(starter, 3)
+    assert client.get("/t/starter/image", query).status_code == 302  # renders it, caches the plan
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            assert client.get("/t/starter/image", query).status_code == 302
+            assert client.get("/t/starter/").status_code == 200
+    assert len(queries) == 0, [q["sql"] for q in queries]
+
+
+def test_a_catalog_change_reaches_the_cached_plan(client, starter):
+    assert client.get("/t/starter/image", choice_query(starter, 0)).status_code == 302
+    trophy = Trophy.objects.get(slug="starter")
+    trophy.name = "Renamed starter"
+    trophy.save()
+    assert "Renamed starter" in client.get("/t/starter/").content.decode()
+    figure = trophy.tiers.get(position=1).slots.get(key="figure")
+    figure.options.remove(figure.options.order_by("position").last())
+    response = client.get("/t/starter/image", {"base": "00", "figure": "02", "plate": "00"})
+    assert response.status_code == 400 and "unknown option '02'" in response.content.decode()
+
+
+def test_a_busy_render_lock_answers_503_with_retry_after(client, starter, monkeypatch):
+    monkeypatch.setattr(storefront, "RENDER_LOCK_TIMEOUT_S", 0.2)
+    with exclusive(storefront.render_lock_name(starter, 4), timeout=0, owner="test"):
+        response = client.get("/t/starter/image", choice_query(starter, 4))
+    assert response.status_code == 503 and response["Retry-After"] == "2"
+    assert "being rendered" in response.content.decode()
+    assert client.get("/t/starter/image", choice_query(starter, 4)).status_code == 302
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_requests_render_once(live_server, monkeypatch):
     create_demo_catalog()
-    starter = Trophy.objects.get(slug="starter")
-    loads = []
-    real_load = builds.load_renderer
+    starter = plans.capture(Trophy.objects.get(slug="starter"))
+    loads, release = [], threading.Event()
+    real_load = storefront.load_renderer
 
-    def slow_load(*args, **kwargs):
-        loads.append(args[1:])
-        # Long enough that the second request arrives while the first renders.
-        threading.Event().wait(0.5)
+    def held_load(*args, **kwargs):
+        loads.append(args[1:3])
+        assert release.wait(30), "the second request never waited for the lock"
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(builds, "load_renderer", slow_load)
+    monkeypatch.setattr(storefront, "load_renderer", held_load)
     query = "&".join(f"{k}={v}" for k, v in choice_query(starter, 5).items())
-    results, start = [], threading.Barrier(2)
+    results = []
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args):
             return None
 
     def fetch():
-        start.wait()
         try:
             urllib.request.build_opener(NoRedirect).open(f"{live_server.url}/t/starter/image?{query}")
         except urllib.error.HTTPError as error:
             results.append((error.code, error.headers["Location"]))
 
-    threads = [threading.Thread(target=fetch) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
+    first = threading.Thread(target=fetch)
+    first.start()
+    wait_until(lambda: loads, message="the first request to hold the render lock")
+    second = threading.Thread(target=fetch)
+    second.start()
+    lock_file = lock_file_name(storefront.render_lock_name(starter, 5))
+    wait_until(lambda: any(n["state"] == WAITING for n in read_notes(lock_file)),
+               message="the second request to wait for the lock")
+    release.set()
+    for thread in (first, second):
         thread.join(30)
     assert [code for code, _ in results] == [302, 302]
     assert results[0][1] == results[1][1]
@@ -130,8 +224,8 @@ def test_render_files_refuse_traversal_and_scratch_files(client, starter, settin
 
 
 def test_media_serves_layers_only_with_a_short_cache(client, starter, settings):
-    option = starter.ordered_slots()[0].allowed_options()[0]
-    response = client.get(f"/media/{option.layer.name}")
+    layer = starter.slots[0].options[0].layer
+    response = client.get(f"/media/{layer}")
     assert response.status_code == 200
     assert response["Cache-Control"] == "public, max-age=300"
     assert response["Content-Type"] == "image/png"

@@ -4,6 +4,7 @@ from django.utils.html import format_html
 
 from locks import LockTimeout
 from trophies.models import Component, Option, Slot, Tier, Trophy
+from trophies.services import plans
 from trophies.services.layers import MAX_LAYER_BYTES, LayerRejected, decode_layer, replace_layer
 
 
@@ -146,4 +147,4 @@ class TrophyAdmin(admin.ModelAdmin):
 
     @admin.display(description="combinations")
     def combination_count(self, trophy):
-        return f"{trophy.combinations:,}"
+        return f"{plans.current(trophy.slug).total:,}"

@@ -16,3 +16,7 @@ class TrophiesConfig(AppConfig):
             from trophies.forms.rendering import configure_deform
 
         configure_deform()
+
+        from trophies import signals
+
+        signals.connect()

@@ -5,6 +5,8 @@ from rq import get_current_job
 
 from trophies.services import builds
 
+TRACEBACK_CHARS = 3000
+
 
 def render_chunk(chunk_id):
     job = get_current_job()
@@ -12,6 +14,10 @@ def render_chunk(chunk_id):
 
 
 def chunk_failed(job, connection, exc_type, exc_value, tb):
-    """RQ failure callback, also called for jobs abandoned by a dead worker."""
-    error = "".join(traceback.format_exception(exc_type, exc_value, tb)) if tb else f"{exc_type.__name__}: {exc_value}"
-    builds.chunk_failed(job.args[0], error, will_retry=(job.retries_left or 0) > 0)
+    """RQ failure callback, also called for jobs abandoned by a dead worker.
+    The chunk's error starts with the reason; a traceback follows for
+    failures the code did not expect."""
+    reason = str(exc_value) if exc_type is builds.ChunkFailed else f"{exc_type.__name__}: {exc_value}"
+    if tb is not None and exc_type is not builds.ChunkFailed:
+        reason += "\n\n" + "".join(traceback.format_exception(exc_type, exc_value, tb))[-TRACEBACK_CHARS:]
+    builds.chunk_failed(job.args[0], reason, will_retry=(job.retries_left or 0) > 0)

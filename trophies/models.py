@@ -4,8 +4,6 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from trophies import combinations
-
 FORMATS = [("JPEG", "JPEG"), ("PNG", "PNG"), ("WEBP", "WebP")]
 MIN_CANVAS, MAX_CANVAS = 16, 4000
 
@@ -69,55 +67,14 @@ class Trophy(models.Model):
         return f"/t/{self.slug}/"
 
     def ordered_slots(self):
-        """Slots in compositing order: bottom tier first, then slot order."""
+        """Slots in compositing order: bottom tier first, then slot order.
+        (What a build or a page renders is read through services.plans.)"""
         return list(
             Slot.objects.filter(tier__trophy=self)
             .select_related("component", "tier")
             .prefetch_related("options")
             .order_by("tier__position", "tier_id", "position", "id")
         )
-
-    def slot_options(self, slots=None):
-        """For each slot (in compositing order), its allowed options in order."""
-        slots = self.ordered_slots() if slots is None else slots
-        return [slot.allowed_options() for slot in slots]
-
-    def radices(self, slots=None):
-        return [len(options) for options in self.slot_options(slots)]
-
-    @property
-    def combinations(self):
-        return combinations.count(self.radices())
-
-    def choices_for_index(self, index, slots=None):
-        """[(slot, option), ...] of combination ``index``."""
-        slots = self.ordered_slots() if slots is None else slots
-        options = self.slot_options(slots)
-        digits = combinations.digits_of(index, [len(o) for o in options])
-        return [(slot, opts[d]) for slot, opts, d in zip(slots, options, digits)]
-
-    def index_for_choices(self, chosen, slots=None):
-        """Combination index of ``{slot_key: option_key}``; KeyError names
-        an unknown or missing slot or option."""
-        slots = self.ordered_slots() if slots is None else slots
-        digits, radices = [], []
-        unknown = set(chosen) - {slot.key for slot in slots}
-        if unknown:
-            raise KeyError(f"unknown slot {sorted(unknown)[0]!r}")
-        for slot in slots:
-            keys = [option.key for option in slot.allowed_options()]
-            if slot.key not in chosen:
-                raise KeyError(f"no option chosen for slot {slot.key!r}")
-            if chosen[slot.key] not in keys:
-                raise KeyError(f"unknown option {chosen[slot.key]!r} for slot {slot.key!r}")
-            digits.append(keys.index(chosen[slot.key]))
-            radices.append(len(keys))
-        return combinations.index_of(digits, radices)
-
-    def count_formula(self, slots=None):
-        """'3 x 30 x 5 = 450 combinations' for people."""
-        radices = self.radices(slots)
-        return combinations.describe(radices)
 
 
 class Tier(models.Model):
@@ -176,6 +133,9 @@ class Build(models.Model):
     rendered = models.PositiveBigIntegerField(null=True, blank=True)
     skipped = models.PositiveBigIntegerField(null=True, blank=True)
     failed = models.PositiveBigIntegerField(null=True, blank=True)
+    # The trophy as it was when the build started (services.plans.Plan): what
+    # every chunk renders, whatever is edited meanwhile.
+    plan = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]

@@ -5,15 +5,19 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from trophies.models import Trophy
-from trophies.services import storefront
+from trophies.services import plans, storefront
 from trophies.services.demo import create_demo_catalog
 
 SHOTS = os.environ.get("K2_SCREENSHOTS")
 
 
-def url_of(trophy, chosen):
-    _, digits, layout = storefront.locate(trophy, chosen)
+def url_of(plan, chosen):
+    _, digits, layout = storefront.locate(plan, chosen)
     return layout.url(digits)
+
+
+def chosen_of(plan, index):
+    return {slot.key: option.key for slot, option in plan.choices(plan.digits_of(index))}
 
 
 def loaded(page):
@@ -23,9 +27,9 @@ def loaded(page):
 
 def test_select_change_swaps_to_the_precomputed_image_url(page, live_server, db):
     create_demo_catalog()
-    starter = Trophy.objects.get(slug="starter")
-    for index in range(starter.combinations):
-        storefront.ensure_image(starter, {s.key: o.key for s, o in starter.choices_for_index(index)})
+    starter = plans.capture(Trophy.objects.get(slug="starter"))
+    for index in range(starter.total):
+        storefront.ensure_image(starter, chosen_of(starter, index))
     page.goto(f"{live_server.url}/t/starter/")
     picture = page.locator("#k2-picture")
     expect(picture).to_have_attribute("src", url_of(starter, {"base": "00", "figure": "00", "plate": "00"}))
@@ -39,8 +43,8 @@ def test_select_change_swaps_to_the_precomputed_image_url(page, live_server, db)
     loaded(page)
     assert page.url.endswith("?base=01&figure=02&plate=01")
     # The page's JS names every image exactly like the server's layout.
-    for index in range(starter.combinations):
-        chosen = {s.key: o.key for s, o in starter.choices_for_index(index)}
+    for index in range(starter.total):
+        chosen = chosen_of(starter, index)
         _, digits, _ = storefront.locate(starter, chosen)
         js = page.evaluate("(digits) => K2Configurator.imageUrl("
                            "JSON.parse(document.getElementById('k2-configurator-data').textContent), digits)", digits)
@@ -51,7 +55,7 @@ def test_select_change_swaps_to_the_precomputed_image_url(page, live_server, db)
 
 def test_a_picture_not_built_yet_is_rendered_on_demand(page, live_server, db, settings):
     create_demo_catalog()
-    starter = Trophy.objects.get(slug="starter")
+    starter = plans.capture(Trophy.objects.get(slug="starter"))
     page.goto(f"{live_server.url}/t/starter/")
     loaded(page)
     page.select_option("select[name=figure]", "01")

@@ -10,7 +10,6 @@ import math
 import os
 import socket
 import time
-from contextlib import ExitStack
 
 import django_rq
 from django.conf import settings
@@ -19,11 +18,10 @@ from django.utils import timezone
 from rq import Callback, Retry
 
 from locks import LockTimeout, exclusive, shared
-from trophies import combinations, engine
 from trophies.models import Build, Chunk
-from trophies.services import progress
-from trophies.services.layers import asset_lock_name
-from trophies.services.renders import AtomicWriter, ExistingFiles, RenderLayout
+from trophies.services import plans, progress
+from trophies.services.renderer import load_renderer
+from trophies.services.renders import AtomicWriter, ExistingFiles
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +30,6 @@ CHUNKS_PER_WORKER = 8         # enough chunks that workers finish together
 MIN_CHUNK, MAX_CHUNK = 1000, 5000  # a chunk costs ~0.2 s to start: keep that small
 PROGRESS_EVERY_S = 0.25       # how often a chunk publishes counts and checks for cancel
 RETRIES = 3
-ASSET_LOCK_TIMEOUT_S = 60
 
 
 class BuildError(Exception):
@@ -56,7 +53,8 @@ def plan_chunks(total, size):
 
 
 def start_build(trophy, requested_by=""):
-    """Plan and enqueue a build; one per trophy at a time."""
+    """Plan and enqueue a build; one per trophy at a time. All or nothing:
+    a build that cannot be queued leaves no trace and raises BuildError."""
     try:
         with exclusive(f"build:{trophy.slug}", timeout=5, owner=f"start by {requested_by or 'system'}"):
             return _start_locked(trophy, requested_by)
@@ -68,20 +66,41 @@ def _start_locked(trophy, requested_by):
     running = trophy.builds.filter(state__in=Build.ACTIVE).order_by("-id").first()
     if running:
         raise BuildAlreadyRunning(running)
-    total = trophy.combinations
+    plan = plans.capture(trophy)  # what every chunk of this build renders
+    total = plan.total
     if total == 0:
         raise BuildError(f"{trophy.slug} has no combinations: every slot needs at least one option")
     if total > settings.K2_MAX_COMBINATIONS:
         raise BuildError(f"{trophy.slug} has {total:,} combinations; the limit is {settings.K2_MAX_COMBINATIONS:,}")
     size = chunk_size_for(total, settings.K2_WORKERS)
     with transaction.atomic():
-        build = Build.objects.create(trophy=trophy, total=total, chunk_size=size, requested_by=requested_by)
+        build = Build.objects.create(trophy=trophy, total=total, chunk_size=size, requested_by=requested_by,
+                                     plan=plan.to_json())
         Chunk.objects.bulk_create(
             Chunk(build=build, number=n, start=a, stop=b) for n, a, b in plan_chunks(total, size)
         )
-    progress.reset(build.pk)
-    enqueue_chunks(build, build.chunks.all())
+    try:
+        progress.reset(build.pk)
+        enqueue_chunks(build, list(build.chunks.all()))
+    except Exception as error:
+        forget_unqueued(build)
+        raise BuildError(f"the build of {trophy.slug} could not be queued, so it was not started "
+                         f"({type(error).__name__}: {error})") from error
+    log.info("build %s of %s started by %s: %s combinations in %s chunks", build.pk, trophy.slug,
+             requested_by or "system", total, build.chunks.count())
     return build
+
+
+def forget_unqueued(build):
+    """Undo a start whose enqueueing failed: jobs that did reach the queue
+    find no chunk and end at once; the build row goes."""
+    try:
+        queue = django_rq.get_queue(QUEUE)
+        for job_id in build.chunks.exclude(job_id="").values_list("job_id", flat=True):
+            queue.remove(job_id)
+    except Exception:  # Redis is what failed: the rows matter, the jobs cannot start anything
+        log.warning("build %s: queued jobs could not be removed", build.pk, exc_info=True)
+    build.delete()
 
 
 def enqueue_chunks(build, chunks):
@@ -90,48 +109,47 @@ def enqueue_chunks(build, chunks):
     queue = django_rq.get_queue(QUEUE)
     jobs = [
         queue.prepare_data(
-            render_chunk, args=(chunk.pk,), job_id=f"k2-build{build.pk}-chunk{chunk.number}-{chunk.attempts}",
+            render_chunk, args=(chunk.pk,), job_id=job_id_of(build, chunk),
             retry=Retry(max=RETRIES, enqueue_at_front=True), on_failure=Callback(chunk_failed),
             timeout=600, result_ttl=3600, failure_ttl=7 * 24 * 3600,
             description=f"render {build.trophy.slug} build {build.pk} chunk {chunk.number} [{chunk.start}, {chunk.stop})",
         )
         for chunk in chunks
     ]
-    enqueued = queue.enqueue_many(jobs)
-    for chunk, job in zip(chunks, enqueued):
-        chunk.job_id = job.id
-    Chunk.objects.bulk_update(chunks, ["job_id"])
+    for chunk, job in zip(chunks, jobs):
+        chunk.job_id = job.job_id
+    Chunk.objects.bulk_update(chunks, ["job_id"])  # before Redis: a failed start knows what to remove
+    queue.enqueue_many(jobs)
 
 
-def load_renderer(trophy, start=0, stop=None):
-    """The engine and the naming for a trophy, reading the layer files under
-    the shared asset locks so a layer replacement never shows half done.
-    Only the layers that combinations start..stop-1 use are read."""
-    slots = trophy.ordered_slots()
-    options = trophy.slot_options(slots)
-    radices = [len(opts) for opts in options]
-    used = combinations.digits_used(radices, start, combinations.count(radices) if stop is None else stop)
-    components = sorted({slot.component.key: slot.component for slot in slots}.items())
-    with ExitStack() as held:
-        for _, component in components:  # sorted: every reader locks in one order
-            held.enter_context(shared(asset_lock_name(component.key), timeout=ASSET_LOCK_TIMEOUT_S,
-                                      owner=f"render {trophy.slug}"))
-        slot_layers = [
-            engine.SlotLayers(offset=(slot.x, slot.y), layers=[
-                engine.load_layer(option.layer.path) if digit in wanted else None
-                for digit, option in enumerate(opts)])
-            for slot, opts, wanted in zip(slots, options, map(set, used))
-        ]
-    renderer = engine.Renderer((trophy.width, trophy.height), slot_layers, trophy.format)
-    return renderer, RenderLayout.for_trophy(trophy, slots, options)
+def job_id_of(build, chunk):
+    return f"k2-build{build.pk}-chunk{chunk.number}-{chunk.attempts}"
+
+
+def plan_of(build):
+    """The plan a build renders: captured at its start. (A build queued by a
+    version that stored no plan takes the trophy as it is now, once.)"""
+    if build.plan is None:
+        Build.objects.filter(pk=build.pk, plan__isnull=True).update(plan=plans.capture(build.trophy).to_json())
+        build.refresh_from_db(fields=["plan"])
+    return plans.Plan.from_json(build.plan)
+
+
+class ChunkFailed(Exception):
+    """A chunk could not write all its images; the message says why."""
 
 
 def render_chunk(chunk_id, job_id="", worker=""):
-    """Render one chunk (runs in a worker). Returns its counts."""
-    chunk = Chunk.objects.select_related("build__trophy").get(pk=chunk_id)
+    """Render one chunk (runs in a worker). Returns its counts; raises
+    ChunkFailed when an image could not be written (RQ retries the chunk)."""
+    chunk = Chunk.objects.select_related("build__trophy").filter(pk=chunk_id).first()
+    if chunk is None:  # its build was deleted, or never started
+        log.info("chunk %s no longer exists; nothing to do", chunk_id)
+        return {"missing": True}
     build = chunk.build
     if build.state not in Build.ACTIVE or progress.cancel_requested(build.pk):
         Chunk.objects.filter(pk=chunk.pk).update(state=Chunk.CANCELLED, finished_at=timezone.now())
+        finish_if_complete(build.pk)
         return {"cancelled": True}
     now = timezone.now()
     Chunk.objects.filter(pk=chunk.pk).update(
@@ -141,7 +159,8 @@ def render_chunk(chunk_id, job_id="", worker=""):
     Build.objects.filter(pk=build.pk, state=Build.QUEUED).update(state=Build.RUNNING, started_at=now)
 
     began = time.monotonic()
-    renderer, layout = load_renderer(build.trophy, chunk.start, chunk.stop)
+    renderer, layout = load_renderer(plan_of(build), chunk.start, chunk.stop,
+                                     owner=f"build {build.pk} chunk {chunk.number}")
     loaded = time.monotonic()
     counts = dict.fromkeys(progress.KINDS, 0)
     next_report = time.monotonic() + PROGRESS_EVERY_S
@@ -168,17 +187,22 @@ def render_chunk(chunk_id, job_id="", worker=""):
             return False
         return True
 
+    failure = None
     with AtomicWriter(layout.root, f"build{build.pk}-chunk{chunk.number}") as writer:
         for index, digits, data in renderer.render_range(chunk.start, chunk.stop, should_stop, wanted):
             try:
                 writer.write(path, data)
-                counts["rendered"] += 1
-            except OSError:
-                log.exception("writing combination %s of build %s failed", index, build.pk)
+            except OSError as error:
+                # The disk will not take the next image either: stop, fail, let a retry go on.
                 counts["failed"] += 1
+                failure = f"writing image {index} failed: {error.strerror or error} ({path})"
+                break
+            counts["rendered"] += 1
     progress.record(build.pk, chunk.number, counts)
     log.info("build %s chunk %s: %s in %.2f s (layers %.2f s)", build.pk, chunk.number, counts,
              time.monotonic() - began, loaded - began)
+    if failure:
+        raise ChunkFailed(failure)
     state = Chunk.CANCELLED if cancelled else Chunk.DONE
     Chunk.objects.filter(pk=chunk.pk).update(state=state, finished_at=timezone.now())
     finish_if_complete(build.pk)
@@ -210,7 +234,7 @@ def chunk_failed(chunk_id, error, will_retry):
     retries left; after the last one the chunk is failed for good."""
     state = Chunk.QUEUED if will_retry else Chunk.FAILED
     Chunk.objects.filter(pk=chunk_id).exclude(state=Chunk.DONE).update(
-        state=state, error=error[-4000:], finished_at=None if will_retry else timezone.now()
+        state=state, error=error[:4000], finished_at=None if will_retry else timezone.now()
     )
     if not will_retry:
         build_id = Chunk.objects.filter(pk=chunk_id).values_list("build_id", flat=True).first()
@@ -236,7 +260,9 @@ def cancel_build(build):
 
 
 def store_final_counts(build_id):
+    """The build's counts go to its row; Redis then forgets them after a while."""
     Build.objects.filter(pk=build_id).update(**progress.totals(build_id))
+    progress.settled(build_id)
 
 
 def retry_failed_chunks(build):
@@ -247,8 +273,14 @@ def retry_failed_chunks(build):
         chunks = list(build.chunks.filter(state=Chunk.FAILED))
         if not chunks:
             raise BuildError(f"build {build.pk} has no failed chunks")
-        Chunk.objects.filter(pk__in=[c.pk for c in chunks]).update(state=Chunk.QUEUED, error="", finished_at=None)
+        Chunk.objects.filter(pk__in=[c.pk for c in chunks]).update(state=Chunk.QUEUED, finished_at=None)
         Build.objects.filter(pk=build.pk).update(state=Build.RUNNING, finished_at=None, error="",
                                                  rendered=None, skipped=None, failed=None)
-        enqueue_chunks(build, chunks)
+        try:
+            enqueue_chunks(build, chunks)
+        except Exception as error:  # all or nothing, as a start
+            Chunk.objects.filter(pk__in=[c.pk for c in chunks]).update(state=Chunk.FAILED, finished_at=timezone.now())
+            Build.objects.filter(pk=build.pk).update(state=Build.FAILED, finished_at=timezone.now())
+            store_final_counts(build.pk)
+            raise BuildError(f"build {build.pk} could not be queued again ({type(error).__name__}: {error})") from error
     return len(chunks)

@@ -6,8 +6,10 @@ have no identity worth keeping: builds fingerprint slots by their key,
 options and offset). Layers are replaced by :func:`layers.replace_layer`.
 """
 from django.db import transaction
+from django.db.models import Count
 
 from trophies.models import Component, Option, Slot, Tier, Trophy
+from trophies.services import plans
 from trophies.services.layers import replace_layer
 
 
@@ -74,13 +76,11 @@ def save_trophy(appstruct, trophy=None):
 
 
 def trophy_rows():
-    """Trophies for the studio list: (trophy, slot count, count formula, total)."""
-    rows = []
-    for trophy in Trophy.objects.order_by("name", "slug"):
-        slots = trophy.ordered_slots()
-        rows.append({"trophy": trophy, "slots": slots, "formula": trophy.count_formula(slots),
-                     "tiers": trophy.tiers.count()})
-    return rows
+    """Trophies for the studio list: trophy, plan, count formula, tier count."""
+    trophies = list(Trophy.objects.order_by("name", "slug").annotate(tier_count=Count("tiers")))
+    current = plans.current_of(trophies)
+    return [{"trophy": trophy, "plan": current[trophy.pk], "formula": current[trophy.pk].describe(),
+             "tiers": trophy.tier_count} for trophy in trophies]
 
 
 # -- parts library ---------------------------------------------------------------

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 
 from trophies import combinations
-from trophies.services.storefront import layout_for
+from trophies.services.renders import RenderLayout
 
 PER_PAGE = 24
 
@@ -24,11 +24,11 @@ class GalleryPage:
     filters: dict        # {slot_key: option_key} that were applied
 
 
-def gallery_page(trophy, filters=None, page=1, per_page=PER_PAGE):
+def gallery_page(plan, filters=None, page=1, per_page=PER_PAGE):
     """``filters``: {slot_key: option_key}; unknown keys are ignored."""
-    layout, slots = layout_for(trophy)
-    options = trophy.slot_options(slots)
-    radices = [len(opts) for opts in options]
+    layout = RenderLayout.for_plan(plan)
+    slots, radices = plan.slots, plan.radices
+    options = [slot.options for slot in slots]
     fixed, applied = {}, {}
     for position, (slot, opts) in enumerate(zip(slots, options)):
         wanted = (filters or {}).get(slot.key)

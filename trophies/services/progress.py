@@ -11,6 +11,10 @@ import redis
 from django.conf import settings
 
 KINDS = ("rendered", "skipped", "failed")
+# Keys of a build expire: a settled build keeps its counts in the database,
+# and one that never settles must not stay in Redis forever either.
+ACTIVE_TTL_S = 30 * 24 * 3600
+SETTLED_TTL_S = 7 * 24 * 3600  # the throughput chart of a settled build lasts this long
 _client = None
 
 
@@ -47,6 +51,8 @@ def record(build_id, chunk_number, counts):
     pipe = client().pipeline(transaction=False)
     pipe.hset(counters_key(build_id), mapping=mapping)
     pipe.zadd(samples_key(build_id), {f"{chunk_number}:{time.time():.3f}:{sum(counts.values())}": time.time()})
+    pipe.expire(counters_key(build_id), ACTIVE_TTL_S)
+    pipe.expire(samples_key(build_id), ACTIVE_TTL_S)
     pipe.execute()
 
 
@@ -59,8 +65,20 @@ def totals(build_id):
     return result
 
 
+def keys_of(build_id):
+    return counters_key(build_id), samples_key(build_id), cancel_key(build_id)
+
+
+def settled(build_id):
+    """The build's counts are in the database now: let Redis forget them."""
+    pipe = client().pipeline(transaction=False)
+    for key in keys_of(build_id):
+        pipe.expire(key, SETTLED_TTL_S)
+    pipe.execute()
+
+
 def reset(build_id):
-    client().delete(counters_key(build_id), samples_key(build_id), cancel_key(build_id))
+    client().delete(*keys_of(build_id))
 
 
 def request_cancel(build_id):

@@ -7,6 +7,7 @@ right by name, a replaced layer changes only the names that use it, and the
 storefront page can build any image's URL from per-option tokens without a
 round trip. Files are written atomically: a reader never sees a partial one.
 """
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -23,12 +24,17 @@ def _token(text):
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def settings_token(trophy, slot_count):
-    return _token(f"{engine.ENGINE_VERSION}:{trophy.width}x{trophy.height}:{trophy.format}:{slot_count}")
+def settings_token(plan):
+    return _token(f"{engine.ENGINE_VERSION}:{plan.width}x{plan.height}:{plan.format}:{len(plan.slots)}")
 
 
 def option_token(position, slot, option):
-    return _token(f"{position}:{option.layer_digest}:{slot.x}:{slot.y}")
+    return _token(f"{position}:{option.digest}:{slot.x}:{slot.y}")
+
+
+def name_tokens(plan):
+    """(settings token, [[option token per option] per slot]) of a plan's image names."""
+    return settings_token(plan), [[option_token(p, slot, o) for o in slot.options] for p, slot in enumerate(plan.slots)]
 
 
 def relative_path(settings_tok, tokens, extension):
@@ -51,14 +57,16 @@ class RenderLayout:
     extension: str
 
     @classmethod
-    def for_trophy(cls, trophy, slots, options):
+    def for_plan(cls, plan):
+        settings_tok, tokens = plan.name_tokens
         return cls(
-            root=str(Path(settings.K2_RENDER_DIR) / trophy.slug),
-            url_root=f"{settings.RENDER_URL}{trophy.slug}/",
-            settings_token=settings_token(trophy, len(slots)),
-            tokens=[[option_token(p, slot, o) for o in opts] for p, (slot, opts) in enumerate(zip(slots, options))],
-            extension=engine.FORMATS[trophy.format],
+            root=str(Path(settings.K2_RENDER_DIR) / plan.slug),
+            url_root=f"{settings.RENDER_URL}{plan.slug}/",
+            settings_token=settings_tok,
+            tokens=tokens,
+            extension=engine.FORMATS[plan.format],
         )
+
 
     def relative(self, digits):
         tokens = [self.tokens[position][digit] for position, digit in enumerate(digits)]
@@ -120,9 +128,23 @@ class AtomicWriter:
             os.makedirs(directory, exist_ok=True)
             self.known_dirs.add(directory)
         temporary = f"{self.scratch}/{name}"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                write_all(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(temporary, path)
+        except OSError:
+            # No partial file stays behind, under its name or in the scratch dir.
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+
+
+def write_all(fd, data):
+    """os.write until every byte is written: one call may write fewer."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

@@ -1,35 +1,36 @@
 """JSON API for scripts: the catalog (staff session required)."""
-from django.http import JsonResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, JsonResponse
 
 from trophies.models import Trophy
+from trophies.services import plans
 from trophies.views.access import staff_json
 
 
 @staff_json
 def trophy_list(request):
-    trophies = Trophy.objects.order_by("slug")
+    trophies = list(Trophy.objects.order_by("slug"))
+    current = plans.current_of(trophies)
     return JsonResponse(
-        [{"slug": t.slug, "name": t.name, "combinations": t.combinations} for t in trophies], safe=False
+        [{"slug": t.slug, "name": t.name, "combinations": current[t.pk].total} for t in trophies], safe=False
     )
 
 
 @staff_json
 def trophy_detail(request, slug):
-    trophy = get_object_or_404(Trophy, slug=slug)
-    slots = trophy.ordered_slots()
-    options = trophy.slot_options(slots)
+    plan = plans.current(slug)
+    if plan is None:
+        raise Http404("no such trophy")
     return JsonResponse(
         {
-            "slug": trophy.slug,
-            "name": trophy.name,
-            "combinations": trophy.combinations,
-            "width": trophy.width,
-            "height": trophy.height,
-            "format": trophy.format,
+            "slug": plan.slug,
+            "name": plan.name,
+            "combinations": plan.total,
+            "width": plan.width,
+            "height": plan.height,
+            "format": plan.format,
             "slots": [
-                {"key": slot.key, "component": slot.component.key, "options": [o.key for o in opts]}
-                for slot, opts in zip(slots, options)
+                {"key": slot.key, "component": slot.component, "options": [o.key for o in slot.options]}
+                for slot in plan.slots
             ],
         }
     )

@@ -13,13 +13,12 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.utils._os import safe_join
 from django.views.decorators.http import require_GET
 
 from locks import LockTimeout
-from trophies.models import Trophy
-from trophies.services import storefront
+from trophies.services import plans, storefront
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 MEDIA_CACHE = "public, max-age=300"
@@ -31,39 +30,47 @@ def _plain(text, status):
     return HttpResponse(text + "\n", status=status, content_type="text/plain; charset=utf-8")
 
 
+def _plan_or_404(slug):
+    plan = plans.current(slug)
+    if plan is None:
+        raise Http404("no such trophy")
+    return plan
+
+
 @require_GET
 def configurator(request, slug):
-    trophy = get_object_or_404(Trophy, slug=slug)
-    data = storefront.configurator(trophy)
-    # Start from the choices in the query when they are valid, else the first options.
-    chosen = {slot["key"]: slot["options"][0]["key"] for slot in data["slots"] if slot["options"]}
-    asked = {key: request.GET[key] for key in chosen if request.GET.get(key)}
-    if asked:
+    plan = _plan_or_404(slug)
+    data = storefront.configurator(plan)
+    buildable = plan.total > 0
+    chosen, src = {}, ""
+    if buildable:
+        # Start from the choices in the query when they are valid, else the first options.
+        chosen = {slot["key"]: slot["options"][0]["key"] for slot in data["slots"]}
+        asked = {key: request.GET[key] for key in chosen if request.GET.get(key)}
         try:
-            storefront.locate(trophy, {**chosen, **asked})
+            plan.digits_for({**chosen, **asked})
             chosen.update(asked)
         except storefront.UnknownChoice:
             pass
-    buildable = bool(data["slots"]) and all(slot["options"] for slot in data["slots"])
-    src = ""
-    if buildable:
         # The built file when there is one (one stat), else the on-demand URL.
-        _, digits, layout = storefront.locate(trophy, chosen)
+        _, digits, layout = storefront.locate(plan, chosen)
         src = layout.url(digits) if Path(layout.path(digits)).is_file() else \
             f"{data['image_endpoint']}?{urlencode(chosen)}"
     return render(request, "trophies/storefront/configurator.html", {
-        "trophy": trophy, "data": data, "chosen": chosen, "buildable": buildable, "src": src,
+        "trophy": plan, "data": data, "chosen": chosen, "buildable": buildable, "src": src,
     })
 
 
 @require_GET
 def image(request, slug):
-    trophy = get_object_or_404(Trophy, slug=slug)
+    plan = _plan_or_404(slug)
     chosen = {key: request.GET[key] for key in request.GET}
     try:
-        _, url, _ = storefront.ensure_image(trophy, chosen)
+        _, url, _ = storefront.ensure_image(plan, chosen)
     except storefront.UnknownChoice as error:
         return _plain(f"bad choice: {error}", 400)
+    except storefront.NoPictures as error:
+        return _plain(str(error), 404)
     except LockTimeout:
         response = _plain("this picture is being rendered; try again shortly", 503)
         response["Retry-After"] = "2"

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from trophies.models import Build, Trophy
-from trophies.services import builds
+from trophies.services import builds, plans
 from trophies.services.build_activity import activity as build_activity
 from trophies.services.build_status import status_of
 from trophies.services.gallery import gallery_page
@@ -37,8 +37,11 @@ def build_list(request):
     for build in page.object_list:
         status = status_of(build)
         rows.append({"build": build, "status": status, "done_text": f"{status['done']:,} / {status['total']:,}"})
-    trophies = [{"trophy": t, "combinations_text": f"{t.combinations:,}",
-                 "running": t.builds.filter(state__in=Build.ACTIVE).first()} for t in Trophy.objects.all()]
+    all_trophies = list(Trophy.objects.all())
+    current = plans.current_of(all_trophies)
+    running = {build.trophy_id: build for build in Build.objects.filter(state__in=Build.ACTIVE).order_by("id")}
+    trophies = [{"trophy": t, "combinations_text": f"{current[t.pk].total:,}", "running": running.get(t.pk)}
+                for t in all_trophies]
     return render(request, "trophies/builds/list.html", {"rows": rows, "page": page, "trophies": trophies})
 
 
@@ -64,11 +67,11 @@ def build_page(request, build_id):
     build = get_object_or_404(Build.objects.select_related("trophy"), pk=build_id)
     filters = {key[len(FILTER_PREFIX):]: value for key, value in request.GET.items()
                if key.startswith(FILTER_PREFIX) and value}
-    gallery = gallery_page(build.trophy, filters, _page_number(request))
-    slots = build.trophy.ordered_slots()
-    filter_fields = [{"name": FILTER_PREFIX + slot.key, "label": slot.component.name, "key": slot.key,
-                      "options": slot.allowed_options(), "value": gallery.filters.get(slot.key, "")}
-                     for slot in slots]
+    plan = builds.plan_of(build)  # the pictures this build made
+    gallery = gallery_page(plan, filters, _page_number(request))
+    filter_fields = [{"name": FILTER_PREFIX + slot.key, "label": slot.component_name, "key": slot.key,
+                      "options": slot.options, "value": gallery.filters.get(slot.key, "")}
+                     for slot in plan.slots]
     query = urlencode({FILTER_PREFIX + key: value for key, value in gallery.filters.items()})
     return render(request, "trophies/builds/detail.html", {
         "build": build, "status": status_of(build), "activity": build_activity(build),

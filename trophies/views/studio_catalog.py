@@ -26,7 +26,7 @@ from trophies.forms.schemas import (
 )
 from trophies.forms.tmpstore import SessionTmpStore
 from trophies.models import Component, Option, Trophy
-from trophies.services import catalog
+from trophies.services import catalog, plans
 from trophies.views.access import staff_page
 
 
@@ -211,4 +211,4 @@ def trophy_edit(request, slug=None):
     return _page(request, "trophies/studio/trophy_form.html", form, html, trophy=trophy,
                  no_components=not parts_catalog.components,
                  max_combinations=settings.K2_MAX_COMBINATIONS,
-                 formula=trophy.count_formula() if trophy else "")
+                 formula=plans.capture(trophy).describe() if trophy else "")

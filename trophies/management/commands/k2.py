@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from locks import LockTimeout
-from trophies.services import demo
+from trophies.services import demo, plans
 from trophies.services.layers import LayerRejected
 
 
@@ -45,7 +45,7 @@ class Command(BaseCommand):
         except (demo.DemoError, LayerRejected, LockTimeout) as error:
             raise CommandError(str(error)) from None
         for trophy in result.trophies:
-            self.stdout.write(f"{trophy.slug}: {trophy.count_formula()}")
+            self.stdout.write(f"{trophy.slug}: {plans.capture(trophy).describe()}")
         self.stdout.write(f"created {len(result.created)}: {', '.join(result.created)}" if result.created
                           else "created nothing: the demo catalog exists")
         if reset:
