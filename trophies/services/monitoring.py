@@ -10,7 +10,7 @@ from datetime import datetime, timezone as dt_timezone
 
 import django_rq
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Sum
 from rq import Worker
 from rq.job import Job
 from rq.registry import (
@@ -118,19 +118,14 @@ def failed_jobs(limit=FAILED_JOBS_SHOWN):
 
 
 def image_totals():
-    """Images rendered, skipped and failed by every build (counters in Redis)."""
-    ids = list(Build.objects.values_list("pk", flat=True))
-    totals = dict.fromkeys(progress.KINDS, 0)
-    if not ids:
-        return totals
-    pipe = progress.client().pipeline(transaction=False)
-    for build_id in ids:
-        pipe.hgetall(progress.counters_key(build_id))
-    for values in pipe.execute():
-        for field, value in values.items():
-            kind = field.decode().split(":", 1)[0]
-            if kind in totals:
-                totals[kind] += int(value)
+    """Images rendered, skipped and failed by every build: settled builds
+    from their rows, running ones from their counters in Redis."""
+    settled = Build.objects.exclude(state__in=Build.ACTIVE).aggregate(**{kind: Sum(kind) for kind in progress.KINDS})
+    totals = {kind: settled[kind] or 0 for kind in progress.KINDS}
+    active = list(Build.objects.filter(state__in=Build.ACTIVE).values_list("pk", flat=True))
+    for build_id in active:
+        for kind, value in progress.totals(build_id).items():
+            totals[kind] += value
     return totals
 
 
