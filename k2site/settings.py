@@ -19,6 +19,7 @@ K2_WORKERS = env_int("K2_WORKERS", os.cpu_count() or 1, minimum=1)
 K2_BIND = parse_bind(env_str("K2_BIND", "127.0.0.1:8000"))
 K2_MAX_COMBINATIONS = env_int("K2_MAX_COMBINATIONS", 5_000_000, minimum=1)
 K2_METRICS_TOKEN = env_str("K2_METRICS_TOKEN", "") or None
+K2_STALL_AFTER_S = env_int("K2_STALL_AFTER_S", 60, minimum=1)
 # The embedded Redis that `make run` (and the tests) start listens on this socket.
 K2_EMBEDDED_REDIS_SOCKET = K2_DATA_DIR / "redis" / "redis.sock"
 REDIS_URL = env_str("REDIS_URL", "") or f"unix://{K2_EMBEDDED_REDIS_SOCKET}"

@@ -8,11 +8,12 @@ import threading
 import pytest
 from PIL import Image
 
-from locks import shared
 from tests.forms_support import make_catalog, multipart, option_controls, png_bytes, post_controls
-from trophies.models import Component, Option
+from trophies import engine
+from trophies.models import Component, Option, Slot, Tier, Trophy
+from trophies.services import plans
 from trophies.services import layers
-from trophies.services.layers import asset_lock_name
+from trophies.services.renderer import load_renderer
 
 
 @pytest.fixture
@@ -153,24 +154,29 @@ def test_replacing_a_layer_while_a_build_reads_the_assets_says_busy(client, db, 
     parts = make_catalog((("figure", 1),))
     option = parts["figure"][0]
     old_digest = option.layer_digest
+    trophy = Trophy.objects.create(slug="cup", name="Cup")
+    slot = Slot.objects.create(tier=Tier.objects.create(trophy=trophy), key="figure", component=option.component)
+    slot.options.set([option])
     monkeypatch.setattr(layers, "ASSET_LOCK_TIMEOUT_S", 0.3)
-    holding, release = threading.Event(), threading.Event()
+    reading, release = threading.Event(), threading.Event()
+    real_load_layer = engine.load_layer
 
-    def reader():
-        with shared(asset_lock_name(option.component.key), owner="test render"):
-            holding.set()
-            release.wait(10)
+    def slow_load_layer(source):  # a render, stopped while it reads the layer files
+        reading.set()
+        release.wait(10)
+        return real_load_layer(source)
 
-    thread = threading.Thread(target=reader)
-    thread.start()
+    monkeypatch.setattr(engine, "load_layer", slow_load_layer)
+    render = threading.Thread(target=load_renderer, args=(plans.capture(trophy),))
+    render.start()
     try:
-        assert holding.wait(5)
+        assert reading.wait(5)
         url = f"/studio/parts/figure/options/{option.key}/"
         response = post_option(client, url, option_controls(label="Typed label", key=option.key,
                                                             upload=("new.png", png_bytes((9, 9, 9, 255)), "image/png")))
     finally:
         release.set()
-        thread.join()
+        render.join()
     page = text_of(response)
     assert response.status_code == 200
     assert "The layers of Figure are busy (a build is reading them); nothing was saved." in page

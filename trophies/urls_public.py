@@ -10,4 +10,5 @@ urlpatterns = [
     path("renders/<path:path>", storefront.render_file, name="render-file"),
     path("media/<path:path>", storefront.media_file, name="media-file"),
     path("metrics", monitoring.metrics, name="metrics"),
+    path("healthz", monitoring.healthz, name="healthz"),
 ]

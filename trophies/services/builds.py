@@ -36,6 +36,10 @@ class BuildError(Exception):
     """A build that cannot start; the message says why."""
 
 
+class BuildUnavailable(BuildError):
+    """The queue could not take the build (Redis down); nothing was started."""
+
+
 class BuildAlreadyRunning(BuildError):
     def __init__(self, build):
         super().__init__(f"build {build.pk} of {build.trophy.slug} is already {build.state}")
@@ -84,7 +88,7 @@ def _start_locked(trophy, requested_by):
         enqueue_chunks(build, list(build.chunks.all()))
     except Exception as error:
         forget_unqueued(build)
-        raise BuildError(f"the build of {trophy.slug} could not be queued, so it was not started "
+        raise BuildUnavailable(f"the build of {trophy.slug} could not be queued, so it was not started "
                          f"({type(error).__name__}: {error})") from error
     log.info("build %s of %s started by %s: %s combinations in %s chunks", build.pk, trophy.slug,
              requested_by or "system", total, build.chunks.count())
@@ -165,12 +169,15 @@ def render_chunk(chunk_id, job_id="", worker=""):
     counts = dict.fromkeys(progress.KINDS, 0)
     next_report = time.monotonic() + PROGRESS_EVERY_S
     cancelled = False
+    reported = None
 
     def should_stop():
-        nonlocal next_report, cancelled
+        nonlocal next_report, cancelled, reported
         if time.monotonic() < next_report:
             return False
-        progress.record(build.pk, chunk.number, counts)
+        now_counts = tuple(counts.values())
+        progress.record(build.pk, chunk.number, counts, moved=now_counts != reported)
+        reported = now_counts
         next_report = time.monotonic() + PROGRESS_EVERY_S
         cancelled = progress.cancel_requested(build.pk)
         return cancelled
@@ -282,5 +289,5 @@ def retry_failed_chunks(build):
             Chunk.objects.filter(pk__in=[c.pk for c in chunks]).update(state=Chunk.FAILED, finished_at=timezone.now())
             Build.objects.filter(pk=build.pk).update(state=Build.FAILED, finished_at=timezone.now())
             store_final_counts(build.pk)
-            raise BuildError(f"build {build.pk} could not be queued again ({type(error).__name__}: {error})") from error
+            raise BuildUnavailable(f"build {build.pk} could not be queued again ({type(error).__name__}: {error})") from error
     return len(chunks)

@@ -8,7 +8,7 @@ options and offset). Layers are replaced by :func:`layers.replace_layer`.
 from django.db import transaction
 from django.db.models import Count
 
-from trophies.models import Component, Option, Slot, Tier, Trophy
+from trophies.models import Build, Component, Option, Slot, Tier, Trophy
 from trophies.services import plans
 from trophies.services.layers import replace_layer
 
@@ -46,10 +46,30 @@ def trophy_appstruct(trophy):
     }
 
 
+class TrophyBusy(Exception):
+    """An edit that would change what a running build renders."""
+
+    def __init__(self, build):
+        super().__init__(f"Build {build.pk} of {build.trophy.slug} is {build.state}: the trophy's slots, options "
+                         "and canvas cannot change until it ends (or is cancelled). Nothing was saved.")
+        self.build = build
+
+
 @transaction.atomic
 def save_trophy(appstruct, trophy=None):
     """Create or update a trophy from a validated appstruct; its tiers and
-    slots are replaced by the ones in ``appstruct`` (in their order)."""
+    slots are replaced by the ones in ``appstruct`` (in their order).
+    Raises TrophyBusy (and saves nothing) when that would change the
+    pictures of a build that is running."""
+    running = trophy.builds.filter(state__in=Build.ACTIVE).first() if trophy and trophy.pk else None
+    before = plans.capture(trophy) if running else None
+    trophy = _save_trophy(appstruct, trophy)
+    if running and not plans.capture(trophy).same_pictures(before):
+        raise TrophyBusy(running)  # leaving the atomic block rolls the edit back
+    return trophy
+
+
+def _save_trophy(appstruct, trophy):
     trophy = trophy or Trophy()
     for name in ("name", "slug", "width", "height", "format"):
         setattr(trophy, name, appstruct[name])

@@ -74,6 +74,12 @@ class Plan:
     def _positions(self):
         return [{option.key: digit for digit, option in enumerate(slot.options)} for slot in self.slots]
 
+    def same_pictures(self, other):
+        """True when both plans make the same pictures under the same names
+        (the trophy's display name may differ)."""
+        return (self.slug, self.width, self.height, self.format, self.slots) == \
+            (other.slug, other.width, other.height, other.format, other.slots)
+
     def describe(self):
         """'3 x 30 x 5 = 450 combinations' for people."""
         return combinations.describe(self.radices)

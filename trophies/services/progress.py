@@ -41,14 +41,21 @@ def samples_key(build_id):
     return f"k2:build:{build_id}:samples"
 
 
+def moved_key(build_id):
+    return f"k2:build:{build_id}:moved"
+
+
 def cancel_key(build_id):
     return f"k2:build:{build_id}:cancel"
 
 
-def record(build_id, chunk_number, counts):
-    """Store one chunk's running totals and a throughput sample."""
+def record(build_id, chunk_number, counts, moved=True):
+    """Store one chunk's running totals and a throughput sample; ``moved``:
+    the counts changed since the chunk's last report (stall detection)."""
     mapping = {f"{kind}:{chunk_number}": counts[kind] for kind in KINDS}
     pipe = client().pipeline(transaction=False)
+    if moved:
+        pipe.set(moved_key(build_id), f"{time.time():.3f}", ex=ACTIVE_TTL_S)
     pipe.hset(counters_key(build_id), mapping=mapping)
     pipe.zadd(samples_key(build_id), {f"{chunk_number}:{time.time():.3f}:{sum(counts.values())}": time.time()})
     pipe.expire(counters_key(build_id), ACTIVE_TTL_S)
@@ -66,7 +73,7 @@ def totals(build_id):
 
 
 def keys_of(build_id):
-    return counters_key(build_id), samples_key(build_id), cancel_key(build_id)
+    return counters_key(build_id), samples_key(build_id), cancel_key(build_id), moved_key(build_id)
 
 
 def settled(build_id):
@@ -79,6 +86,12 @@ def settled(build_id):
 
 def reset(build_id):
     client().delete(*keys_of(build_id))
+
+
+def moved_at(build_id):
+    """When a chunk of the build last reported new counts (epoch s), or None."""
+    value = client().get(moved_key(build_id))
+    return float(value) if value is not None else None
 
 
 def request_cancel(build_id):

@@ -92,7 +92,7 @@ class ExistingFiles:
         if listing is None:
             try:
                 listing = self.listings[directory] = set(os.listdir(directory))
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):  # the writer says what is wrong
                 listing = self.listings[directory] = set()
         return name in listing
 

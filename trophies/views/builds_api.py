@@ -18,6 +18,8 @@ def start(request, slug):
     except builds.BuildAlreadyRunning as error:
         return JsonResponse({"error": str(error), "id": error.build.pk,
                              "url": f"/api/builds/{error.build.pk}/"}, status=409)
+    except builds.BuildUnavailable as error:
+        return JsonResponse({"error": str(error)}, status=503)
     except builds.BuildError as error:
         return JsonResponse({"error": str(error)}, status=400)
     return JsonResponse({"id": build.pk, "url": f"/api/builds/{build.pk}/"}, status=202)

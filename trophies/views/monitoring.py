@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 
 from locks.access import metrics_allowed, metrics_forbidden
 from trophies.services import monitoring
+from trophies.services.health import CRITICAL, check_health
 from trophies.views.access import staff_json, staff_page
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -22,6 +23,16 @@ def queues(request):
 @staff_json
 def api_stats(request):
     return JsonResponse(monitoring.stats())
+
+
+@require_GET
+@never_cache
+def healthz(request):
+    """The health verdict for load balancers (status code, and the status
+    word to anyone) and monitors (everything, as for /metrics)."""
+    health = check_health()
+    body = health.as_json() if metrics_allowed(request) else {"status": health.name}
+    return JsonResponse(body, status=503 if health.status == CRITICAL else 200)
 
 
 @require_GET

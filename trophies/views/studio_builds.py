@@ -35,7 +35,7 @@ def build_list(request):
     page = paginator.get_page(request.GET.get("page"))
     rows = []
     for build in page.object_list:
-        status = status_of(build)
+        status = status_of(build, with_past=False)
         rows.append({"build": build, "status": status, "done_text": f"{status['done']:,} / {status['total']:,}"})
     all_trophies = list(Trophy.objects.all())
     current = plans.current_of(all_trophies)

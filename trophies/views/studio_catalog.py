@@ -201,10 +201,15 @@ def trophy_edit(request, slug=None):
     if request.method == "POST":
         appstruct, failure = _submit(request, form, initial)
         if failure is None:
-            trophy = catalog.save_trophy(appstruct, trophy)
-            formula = combinations.describe(trophy_radices(appstruct))
-            messages.success(request, f"Saved “{trophy.name}”: {formula}.")
-            return redirect("studio-trophy-edit", slug=trophy.slug)
+            try:
+                saved = catalog.save_trophy(appstruct, trophy)
+            except catalog.TrophyBusy as error:
+                trophy.refresh_from_db()  # the refused edit was rolled back
+                failure = form_error(form, str(error), appstruct)
+            else:
+                formula = combinations.describe(trophy_radices(appstruct))
+                messages.success(request, f"Saved “{saved.name}”: {formula}.")
+                return redirect("studio-trophy-edit", slug=saved.slug)
         html = failure.render()
     else:
         html = form.render(initial)

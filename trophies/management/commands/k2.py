@@ -34,7 +34,8 @@ class Command(BaseCommand):
         p.add_argument("build_id", type=int)
         p.add_argument("--json", action="store_true")
         sub.add_parser("locks", help="print the locks held now and lock statistics")
-        sub.add_parser("health", help="check the database, Redis, workers and disk; exit 1 when unhealthy")
+        sub.add_parser("health", help="one nagios line on the database, Redis, workers, queue, stalls and disk; "
+                                      "exit 0 OK, 1 WARNING, 2 CRITICAL")
 
     def handle(self, *args, subcommand, **options):
         return getattr(self, f"do_{subcommand}")(**options)
@@ -98,8 +99,6 @@ class Command(BaseCommand):
     def do_health(self, **options):
         from trophies.services.health import check_health
 
-        report = check_health()
-        for name, (ok, detail) in report.items():
-            self.stdout.write(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
-        if not all(ok for ok, _ in report.values()):
-            raise SystemExit(1)
+        health = check_health()
+        self.stdout.write(health.line())
+        raise SystemExit(health.status)
