@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from locks.inspect import snapshot
-from tests.builds_support import medium_trophy
+from tests.builds_support import expected_files, medium_trophy
 from tests.conftest import wait_until
 from trophies.models import Build, Chunk
 from trophies.services import builds, plans, progress
@@ -67,3 +67,41 @@ def test_sigkill_mid_chunk_reruns_elsewhere_with_identical_images(render_workers
     held = snapshot()
     assert held["exclusive"] == [] and held["shared"] == []
     print(f"chunk ran again {rerun_delay:.1f} s after SIGKILL")
+
+
+def test_sigterm_mid_chunk_puts_it_back_and_the_build_completes_elsewhere(render_workers, settings, monkeypatch):
+    trophy = medium_trophy()
+    monkeypatch.setattr(builds, "CHUNKS_PER_WORKER", 1)  # two big chunks, one per worker
+    render_workers.start(2)
+    build = builds.start_build(trophy)
+
+    def rendered_by(chunk):
+        value = progress.client().hget(progress.counters_key(build.pk), f"rendered:{chunk.number}")
+        return int(value or 0)
+
+    def a_chunk_under_way_while_both_run():
+        running = list(Chunk.objects.filter(build=build, state=Chunk.RUNNING))
+        if len(running) == 2:
+            chunk = min(running, key=rendered_by)
+            if 100 < rendered_by(chunk) < (chunk.stop - chunk.start) // 2:
+                return chunk
+        return None
+
+    victim_chunk = wait_until(a_chunk_under_way_while_both_run, timeout=60, message="both chunks to render")
+    victim = render_workers.by_name[victim_chunk.worker]
+    victim.send_signal(signal.SIGTERM)  # what systemd sends
+    assert victim.wait(30) == 0  # a clean exit, after the image it was on
+    chunk = Chunk.objects.get(pk=victim_chunk.pk)
+    assert chunk.state in (Chunk.QUEUED, Chunk.RUNNING, Chunk.DONE) and chunk.error == ""
+
+    done = wait_until(lambda: Build.objects.get(pk=build.pk).state not in Build.ACTIVE and
+                      Build.objects.get(pk=build.pk), timeout=120, message="the build to finish")
+    assert done.state == Build.DONE, render_workers.logs()
+    chunk = Chunk.objects.get(pk=victim_chunk.pk)
+    assert chunk.attempts == 2 and chunk.worker != victim_chunk.worker and chunk.error == "", render_workers.logs()
+    # Not failed, not counted twice.
+    assert (done.rendered + done.skipped, done.failed) == (8_550, 0)
+    root = Path(settings.K2_RENDER_DIR) / trophy.slug
+    files = all_files(root)
+    expected = expected_files(plans.capture(trophy))
+    assert set(files) == set(expected) and all(files[name].read_bytes() == expected[name] for name in expected)

@@ -10,9 +10,14 @@ runs again within seconds instead of RQ's default ~13 minutes.
   while its chunk runs again elsewhere.
 - A horse killed under a live parent: the parent fails the job at once and
   RQ's Retry re-queues it at the front; we record that on the chunk.
+- SIGTERM (a stop by systemd or `k2 serve`) is a stop, not a crash: the
+  horse finishes the image it is on, puts its chunk back at the front of
+  the queue (not failed, counts overwritten when it runs again) and the
+  worker exits.
 get_heartbeat_ttl is not public rq API: recheck on rq upgrades.
 """
 import ctypes
+import os
 import signal
 
 from django.db import connections
@@ -39,6 +44,17 @@ class RenderWorker(Worker):
     def setup_work_horse_signals(self):
         super().setup_work_horse_signals()
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        # SIGTERM (systemd sends it to every process of the unit; the worker
+        # passes it on) stops the chunk at the next image instead of killing it.
+        signal.signal(signal.SIGTERM, lambda signum, frame: builds.request_stop())
+
+    def handle_warm_shutdown_request(self):
+        super().handle_warm_shutdown_request()
+        if self.horse_pid:
+            try:
+                os.kill(self.horse_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)

@@ -107,7 +107,7 @@ def forget_unqueued(build):
     build.delete()
 
 
-def enqueue_chunks(build, chunks):
+def enqueue_chunks(build, chunks, at_front=False):
     from trophies.jobs import chunk_failed, render_chunk
 
     queue = django_rq.get_queue(QUEUE)
@@ -115,7 +115,7 @@ def enqueue_chunks(build, chunks):
         queue.prepare_data(
             render_chunk, args=(chunk.pk,), job_id=job_id_of(build, chunk),
             retry=Retry(max=RETRIES, enqueue_at_front=True), on_failure=Callback(chunk_failed),
-            timeout=600, result_ttl=3600, failure_ttl=7 * 24 * 3600,
+            timeout=600, result_ttl=3600, failure_ttl=7 * 24 * 3600, at_front=at_front,
             description=f"render {build.trophy.slug} build {build.pk} chunk {chunk.number} [{chunk.start}, {chunk.stop})",
         )
         for chunk in chunks
@@ -137,6 +137,16 @@ def plan_of(build):
         Build.objects.filter(pk=build.pk, plan__isnull=True).update(plan=plans.capture(build.trophy).to_json())
         build.refresh_from_db(fields=["plan"])
     return plans.Plan.from_json(build.plan)
+
+
+_stop_requested = False
+
+
+def request_stop():
+    """The process is asked to stop (a worker's SIGTERM): the running chunk
+    stops at the next image and goes back to the queue."""
+    global _stop_requested
+    _stop_requested = True
 
 
 class ChunkFailed(Exception):
@@ -173,6 +183,8 @@ def render_chunk(chunk_id, job_id="", worker=""):
 
     def should_stop():
         nonlocal next_report, cancelled, reported
+        if _stop_requested:
+            return True
         if time.monotonic() < next_report:
             return False
         now_counts = tuple(counts.values())
@@ -210,10 +222,22 @@ def render_chunk(chunk_id, job_id="", worker=""):
              time.monotonic() - began, loaded - began)
     if failure:
         raise ChunkFailed(failure)
+    if _stop_requested and not cancelled and sum(counts.values()) < chunk.stop - chunk.start:
+        requeue(build, chunk)
+        return {**counts, "requeued": True}
     state = Chunk.CANCELLED if cancelled else Chunk.DONE
     Chunk.objects.filter(pk=chunk.pk).update(state=state, finished_at=timezone.now())
     finish_if_complete(build.pk)
     return counts
+
+
+def requeue(build, chunk):
+    """A chunk interrupted by a stop goes back to the front of the queue: not
+    failed, and its counts are overwritten when it runs again."""
+    chunk.refresh_from_db()
+    Chunk.objects.filter(pk=chunk.pk).update(state=Chunk.QUEUED, finished_at=None)
+    enqueue_chunks(build, [chunk], at_front=True)
+    log.info("build %s chunk %s: stopped by a shutdown, queued again", build.pk, chunk.number)
 
 
 def finish_if_complete(build_id):
