@@ -236,3 +236,29 @@ def test_media_serves_layers_only_with_a_short_cache(client, starter, settings):
 def test_configurator_and_images_need_no_login_but_a_post_is_refused(client, starter):
     assert client.get("/t/starter/").status_code == 200
     assert client.post("/t/starter/").status_code == 405
+
+
+def test_renders_of_pictures_not_built_are_rate_limited_per_client(client, starter, monkeypatch):
+    monkeypatch.setattr(storefront, "RENDERS_PER_CLIENT", 3)
+    for index in range(3):
+        assert client.get("/t/starter/image", choice_query(starter, index)).status_code == 302
+    refused = client.get("/t/starter/image", choice_query(starter, 3))
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= storefront.RATE_WINDOW_S
+    assert "too many new pictures" in refused.content.decode()
+    # Pictures on disk are not limited; other clients are not either.
+    assert client.get("/t/starter/image", choice_query(starter, 0)).status_code == 302
+    assert client.get("/t/starter/image", choice_query(starter, 3), REMOTE_ADDR="192.0.2.8").status_code == 302
+
+
+def test_a_process_renders_a_bounded_number_of_pictures_at_once(client, starter, monkeypatch):
+    monkeypatch.setattr(storefront, "RENDER_SLOT_WAIT_S", 0.1)
+    taken = [storefront._render_slots.acquire(timeout=1) for _ in range(storefront.RENDERS_AT_ONCE)]
+    try:
+        assert all(taken)
+        busy = client.get("/t/starter/image", choice_query(starter, 1))
+        assert busy.status_code == 503 and busy["Retry-After"] == "2"
+    finally:
+        for _ in taken:
+            storefront._render_slots.release()
+    assert client.get("/t/starter/image", choice_query(starter, 1)).status_code == 302

@@ -10,8 +10,10 @@ for a picture on disk costs no database query.
 """
 import os
 import threading
+from contextlib import contextmanager
 
 from locks import exclusive
+from trophies.services import progress
 from trophies.services.plans import UnknownChoice
 from trophies.services.renderer import load_renderer
 from trophies.services.renders import DIR_LEVELS, AtomicWriter, RenderLayout
@@ -20,10 +22,35 @@ __all__ = ("UnknownChoice", "NoPictures", "configurator", "locate", "ensure_imag
 
 RENDER_LOCK_TIMEOUT_S = 30
 RENDER_LOCK_STRIPES = 64  # on-demand renders of a trophy share this many lock files
+# Shoppers' renders of pictures not built yet, bounded so no client can make a
+# web process render (and hold canvases in memory) without limit.
+RENDERS_PER_CLIENT = 30     # per client and window
+RATE_WINDOW_S = 60
+RENDERS_AT_ONCE = 2         # per process
+BIG_CANVAS_PIXELS = 1000 * 1000  # above this, one render at a time per process
+RENDER_SLOT_WAIT_S = 10
+_render_slots = threading.BoundedSemaphore(RENDERS_AT_ONCE)
+_big_render_slot = threading.BoundedSemaphore(1)
 
 
 class NoPictures(LookupError):
     """A trophy with no combinations (a slot without options, or no slots)."""
+
+
+class RenderRefused(Exception):
+    """An on-demand render that must wait; ``retry_after`` in seconds."""
+
+    def __init__(self, message, retry_after):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TooManyRenders(RenderRefused):
+    """This client asked for too many pictures not built yet."""
+
+
+class RendererBusy(RenderRefused):
+    """This process renders as many pictures at once as it may."""
 
 
 def configurator(plan):
@@ -65,13 +92,44 @@ def render_lock_name(plan, index):
     return f"render:{plan.slug}:{index % RENDER_LOCK_STRIPES}"
 
 
-def ensure_image(plan, chosen):
+def ensure_image(plan, chosen, client=None):
     """The file path of the chosen combination's picture, rendering it first
-    if no build has made it yet. Returns (path, url, rendered_now)."""
+    if no build has made it yet. Returns (path, url, rendered_now). A render
+    counts against ``client``'s rate (an address); RenderRefused when over."""
     index, digits, layout = locate(plan, chosen)
     path = layout.path(digits)
     if os.path.exists(path):
         return path, layout.url(digits), False
+    if client is not None:
+        count_render(client)
+    with render_slot(plan):
+        return _render(plan, index, digits, layout, path)
+
+
+def count_render(client):
+    key = f"k2:renders:{client}"
+    pipe = progress.client().pipeline()
+    pipe.set(key, 0, ex=RATE_WINDOW_S, nx=True)  # a window starts with the client's first render
+    pipe.incr(key)
+    pipe.ttl(key)
+    _, count, ttl = pipe.execute()
+    if count > RENDERS_PER_CLIENT:
+        raise TooManyRenders(f"too many new pictures asked for; try again in {max(ttl, 1)} s", max(ttl, 1))
+
+
+@contextmanager
+def render_slot(plan):
+    """One of the process's render slots (the only one, for a big canvas)."""
+    slots = _big_render_slot if plan.width * plan.height > BIG_CANVAS_PIXELS else _render_slots
+    if not slots.acquire(timeout=RENDER_SLOT_WAIT_S):
+        raise RendererBusy("pictures are being prepared for other shoppers; try again shortly", 2)
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+def _render(plan, index, digits, layout, path):
     owner = f"render on demand pid {os.getpid()} thread {threading.get_ident()}"
     with exclusive(render_lock_name(plan, index), timeout=RENDER_LOCK_TIMEOUT_S, owner=owner):
         if os.path.exists(path):  # another request rendered it while we waited

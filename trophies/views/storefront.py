@@ -66,7 +66,11 @@ def image(request, slug):
     plan = _plan_or_404(slug)
     chosen = {key: request.GET[key] for key in request.GET}
     try:
-        _, url, _ = storefront.ensure_image(plan, chosen)
+        _, url, _ = storefront.ensure_image(plan, chosen, client=request.META.get("REMOTE_ADDR", ""))
+    except storefront.RenderRefused as error:
+        response = _plain(str(error), 429 if isinstance(error, storefront.TooManyRenders) else 503)
+        response["Retry-After"] = str(error.retry_after)
+        return response
     except storefront.UnknownChoice as error:
         return _plain(f"bad choice: {error}", 400)
     except storefront.NoPictures as error:
