@@ -32,16 +32,16 @@ def is_loopback(request):
 
 def metrics_allowed(request):
     """Loopback clients, or anyone sending the configured token as
-    ``Authorization: Bearer <token>`` or ``?token=<token>``."""
+    ``Authorization: Bearer <token>`` (never in the query string: URLs end
+    up in access logs)."""
     if is_loopback(request):
         return True
     expected = getattr(settings, "K2_METRICS_TOKEN", None)
     if not expected:
         return False
     scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    offered = [value.strip() if scheme.lower() == "bearer" else "", request.GET.get("token", "")]
-    expected = expected.encode()
-    return any(token and hmac.compare_digest(token.encode(), expected) for token in offered)
+    offered = value.strip() if scheme.lower() == "bearer" else ""
+    return bool(offered) and hmac.compare_digest(offered.encode(), expected.encode())
 
 
 def metrics_forbidden():
