@@ -8,8 +8,11 @@ STRICT_SCRIPTS = "script-src 'self'"
 DEFORM_SCRIPTS = "script-src 'self' 'unsafe-inline'"  # deform's sequence and upload widgets
 
 
+INLINE_SCRIPT_PATHS = ("/studio/", "/locks/")  # /locks/: its dashboard script is still inline
+
+
 def policy_for(path):
-    return f"{BASE_POLICY}; {DEFORM_SCRIPTS if path.startswith('/studio/') else STRICT_SCRIPTS}"
+    return f"{BASE_POLICY}; {DEFORM_SCRIPTS if path.startswith(INLINE_SCRIPT_PATHS) else STRICT_SCRIPTS}"
 
 
 class ContentSecurityPolicyMiddleware:
