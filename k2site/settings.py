@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from k2site import logging as k2_logging
 from k2site.env import env_bool, env_int, env_list, env_path, env_str, parse_bind, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -147,11 +148,9 @@ RENDER_URL = "/renders/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20_000
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+LOGGING = k2_logging.config(
+    destination=env_str("K2_LOG", "console"),
+    ident=env_str("K2_LOG_IDENT", "") or k2_logging.process_ident(),
+    debug=env_bool("K2_DEBUG", False),
+    syslog_address=env_str("K2_SYSLOG_ADDRESS", "/dev/log"),
+)

@@ -6,6 +6,7 @@ we then stop them in order (web, workers, Redis). Each child also gets
 PDEATHSIG, so even a SIGKILL of this process leaves no strays behind.
 """
 import ctypes
+import logging
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from django.conf import settings
 
 from k2site import redis_server
 
+log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 WORKER_MAX_JOBS = 200  # recycle a worker after this many chunks, like gunicorn's max_requests
 WORKER_NICE = 15       # renders yield the CPU to the web server (bench/api_bench.py)
@@ -96,7 +98,9 @@ class Supervisor:
     def watch(self):
         for number, process in list(self.workers.items()):
             if process.poll() is not None:
-                self.start_worker(number)  # recycled after max jobs, or crashed
+                # Recycled after WORKER_MAX_JOBS chunks (exit 0), or crashed.
+                log.info("render worker %s exited with %s; starting another", number, process.returncode)
+                self.start_worker(number)
         if self.web.poll() is not None:
             self.say(f"web server exited with {self.web.returncode}; stopping")
             self.stopping = True

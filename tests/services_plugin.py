@@ -6,6 +6,7 @@ with K2_TEST_POSTGRES=1, DATABASE_URL) is what settings read, and what every
 worker or web process a test starts inherits. One fresh Redis (and
 PostgreSQL) per test session, stopped at the end.
 """
+import atexit
 import os
 import shutil
 import tempfile
@@ -20,6 +21,10 @@ _started = []
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config, parser, args):
+    if _started:
+        # A second session in this process (mutmut runs pytest several times):
+        # settings are loaded already, so keep the servers they point at.
+        return
     data_dir = tempfile.mkdtemp(prefix="k2-test.")
     os.environ["K2_DATA_DIR"] = data_dir
     _started.append(lambda: shutil.rmtree(data_dir, ignore_errors=True))
@@ -41,6 +46,13 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-def pytest_unconfigure(config):
+def stop_services():
     while _started:
         _started.pop()()
+
+
+def pytest_unconfigure(config):
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        atexit.register(stop_services)  # mutmut's later sessions in this process still need them
+    else:
+        stop_services()

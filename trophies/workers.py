@@ -17,6 +17,7 @@ runs again within seconds instead of RQ's default ~13 minutes.
 get_heartbeat_ttl is not public rq API: recheck on rq upgrades.
 """
 import ctypes
+import logging
 import os
 import signal
 
@@ -29,6 +30,7 @@ PR_SET_PDEATHSIG = 1
 JOB_MONITORING_INTERVAL = 2
 MAINTENANCE_INTERVAL = 3
 HEARTBEAT_GRACE = 3
+log = logging.getLogger(__name__)
 
 
 class RenderWorker(Worker):
@@ -36,6 +38,14 @@ class RenderWorker(Worker):
         kwargs.setdefault("job_monitoring_interval", JOB_MONITORING_INTERVAL)
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
         super().__init__(*args, **kwargs)
+
+    def register_birth(self):
+        super().register_birth()
+        log.info("worker %s started (pid %s, queues %s)", self.name, os.getpid(), ", ".join(self.queue_names()))
+
+    def register_death(self):
+        log.info("worker %s stopping after %s jobs", self.name, self.successful_job_count + self.failed_job_count)
+        super().register_death()
 
     def get_heartbeat_ttl(self, job, working_time=0.0):
         remaining = (job.timeout - working_time) if job.timeout and job.timeout > 0 else self.job_monitoring_interval

@@ -171,6 +171,8 @@ def render_chunk(chunk_id, job_id="", worker=""):
         worker=worker or f"{socket.gethostname()}:{os.getpid()}", error="",
     )
     Build.objects.filter(pk=build.pk, state=Build.QUEUED).update(state=Build.RUNNING, started_at=now)
+    log.info("build %s chunk %s started: [%s, %s), attempt %s, job %s", build.pk, chunk.number, chunk.start,
+             chunk.stop, chunk.attempts + 1, job_id or chunk.job_id)
 
     began = time.monotonic()
     renderer, layout = load_renderer(plan_of(build), chunk.start, chunk.stop,
@@ -189,6 +191,7 @@ def render_chunk(chunk_id, job_id="", worker=""):
             return False
         now_counts = tuple(counts.values())
         progress.record(build.pk, chunk.number, counts, moved=now_counts != reported)
+        log.debug("build %s chunk %s: %s", build.pk, chunk.number, counts)
         reported = now_counts
         next_report = time.monotonic() + PROGRESS_EVERY_S
         cancelled = progress.cancel_requested(build.pk)
@@ -218,8 +221,10 @@ def render_chunk(chunk_id, job_id="", worker=""):
                 break
             counts["rendered"] += 1
     progress.record(build.pk, chunk.number, counts)
-    log.info("build %s chunk %s: %s in %.2f s (layers %.2f s)", build.pk, chunk.number, counts,
-             time.monotonic() - began, loaded - began)
+    took = time.monotonic() - began
+    log.info("build %s chunk %s ended: %s rendered, %s skipped, %s failed in %.2f s (%.0f images/s; layers %.2f s), "
+             "job %s", build.pk, chunk.number, counts["rendered"], counts["skipped"], counts["failed"], took,
+             (counts["rendered"] + counts["skipped"]) / took if took > 0 else 0, loaded - began, job_id or chunk.job_id)
     if failure:
         raise ChunkFailed(failure)
     if _stop_requested and not cancelled and sum(counts.values()) < chunk.stop - chunk.start:
@@ -256,7 +261,10 @@ def finish_if_complete(build_id):
         state = Build.CANCELLED
     else:
         state = Build.DONE
-    Build.objects.filter(pk=build_id, state__in=Build.ACTIVE).update(state=state, finished_at=timezone.now())
+    if Build.objects.filter(pk=build_id, state__in=Build.ACTIVE).update(state=state, finished_at=timezone.now()):
+        final = Build.objects.filter(pk=build_id).values("rendered", "skipped", "failed").first() or {}
+        log.info("build %s settled %s: %s rendered, %s skipped, %s failed", build_id, state,
+                 final.get("rendered"), final.get("skipped"), final.get("failed"))
     return state
 
 
@@ -264,6 +272,8 @@ def chunk_failed(chunk_id, error, will_retry):
     """A chunk's job raised or its worker died. RQ retries it while it has
     retries left; after the last one the chunk is failed for good."""
     state = Chunk.QUEUED if will_retry else Chunk.FAILED
+    log.warning("chunk %s failed (%s): %s", chunk_id, "RQ retries it" if will_retry else "for good",
+                error.splitlines()[0] if error else "no reason given")
     Chunk.objects.filter(pk=chunk_id).exclude(state=Chunk.DONE).update(
         state=state, error=error[:4000], finished_at=None if will_retry else timezone.now()
     )

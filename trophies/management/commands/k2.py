@@ -4,6 +4,7 @@ Each subcommand is a thin wrapper over a service; errors a user can fix end
 in one readable line and a non-zero exit (CommandError).
 """
 import json
+import logging
 import os
 import secrets
 
@@ -15,10 +16,15 @@ from trophies.services import demo, plans
 from trophies.services.layers import LayerRejected
 
 
+log = logging.getLogger(__name__)
+BASE_OPTIONS = {"verbosity", "settings", "pythonpath", "traceback", "no_color", "force_color", "skip_checks"}
+
+
 class Command(BaseCommand):
     help = "K2 Trophy Builder commands: demo, admin, serve, build, status, locks, health."
 
     def add_arguments(self, parser):
+        parser.add_argument("--debug", action="store_true", help="add debug lines to the log (as K2_DEBUG=1)")
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
         sub.required = True
         p = sub.add_parser("demo", help="create the demo parts and the trophies classic and starter")
@@ -37,7 +43,12 @@ class Command(BaseCommand):
         sub.add_parser("health", help="one nagios line on the database, Redis, workers, queue, stalls and disk; "
                                       "exit 0 OK, 1 WARNING, 2 CRITICAL")
 
-    def handle(self, *args, subcommand, **options):
+    def handle(self, *args, subcommand, debug=False, **options):
+        if debug:
+            from k2site.logging import enable_debug
+
+            enable_debug()
+        log.debug("k2 %s with %s", subcommand, {k: v for k, v in options.items() if k not in BASE_OPTIONS})
         return getattr(self, f"do_{subcommand}")(**options)
 
     def do_demo(self, layers=None, reset=False, **options):
