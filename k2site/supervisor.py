@@ -1,5 +1,6 @@
 """`k2 serve`: run the embedded Redis, the render workers and gunicorn
-together, restart workers that exit, and stop everything on Ctrl-C.
+together, restart workers and Redis when they exit, and stop everything on
+Ctrl-C.
 
 Children run in their own sessions so the terminal's Ctrl-C reaches only us;
 we then stop them in order (web, workers, Redis). Each child also gets
@@ -104,9 +105,12 @@ class Supervisor:
         if self.web.poll() is not None:
             self.say(f"web server exited with {self.web.returncode}; stopping")
             self.stopping = True
-        if self.redis is not None and self.redis.poll() is not None:
-            self.say(f"Redis exited with {self.redis.returncode}; stopping")
-            self.stopping = True
+        if self.redis is not None and self.redis.poll() is not None and not self.stopping:
+            # Its append-only file keeps queued chunks and progress; workers and
+            # the web server reconnect on their own (RQ retries, redis-py reconnects).
+            self.say(f"Redis exited with {self.redis.returncode}; starting it again")
+            log.warning("embedded Redis exited with %s; restarting it", self.redis.returncode)
+            self.start_redis()
 
     def request_stop(self, signum, frame):
         self.stopping = True
