@@ -2,6 +2,7 @@
 RQ workers, real Redis and real files: edits during a build, images that
 cannot be written, a start that cannot be queued, cancels, re-run chunks."""
 import io
+import subprocess
 from pathlib import Path
 
 import django_rq
@@ -212,3 +213,36 @@ def test_cancel_stops_a_running_chunk_at_the_next_image(render_workers, admin_cl
     assert Chunk.objects.get(pk=second.pk).attempts == 0  # never started
     assert Build.objects.get(pk=build.pk).state == Build.CANCELLED
     assert django_rq.get_queue(builds.QUEUE).count == 0
+
+
+@pytest.fixture
+def small_render_disk(settings):
+    """K2_RENDER_DIR on a tmpfs of 120 KB: room for a few starter pictures only."""
+    mount_point = Path(settings.K2_RENDER_DIR)
+    mount_point.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=120k", "tmpfs", str(mount_point)], check=True)
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_fails_the_build_cleanly_and_a_retry_completes_it_when_space_returns(
+        starter, render_workers, admin_client, small_render_disk):
+    render_workers.start(1)
+    build = wait_settled(builds.start_build(starter), workers=render_workers)
+    assert build.state == Build.FAILED
+    chunk = build.chunks.get()
+    assert chunk.state == Chunk.FAILED
+    assert "No space left on device" in chunk.error.splitlines()[0], chunk.error
+    plan = plans.capture(starter)
+    expected = expected_files(plan)
+    written = rendered_files(small_render_disk / "starter")
+    assert 0 < len(written) < 12
+    assert all(data == expected[name] for name, data in written.items()), "a partial picture was left"
+    assert not [p for p in small_render_disk.rglob("*") if p.is_file() and ".tmp" in p.parts]
+
+    subprocess.run(["mount", "-o", "remount,size=4m", str(small_render_disk)], check=True)
+    assert admin_client.post(f"/api/builds/{build.pk}/retry/").status_code == 202
+    done = wait_settled(build, workers=render_workers)
+    assert done.state == Build.DONE and (done.rendered + done.skipped, done.failed) == (12, 0)
+    assert rendered_files(small_render_disk / "starter") == expected
