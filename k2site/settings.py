@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from k2site import logging as k2_logging
+from k2site import logging as k2_logging, static_files
 from k2site.env import env_bool, env_int, env_list, env_path, env_str, parse_bind, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -134,8 +134,9 @@ STATIC_URL = "/static/"
 STATIC_ROOT = K2_DATA_DIR / "static"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {"BACKEND": "k2site.static_files.VersionedStaticStorage"},
 }
+WHITENOISE_ADD_HEADERS_FUNCTION = static_files.add_cache_headers
 # Without collectstatic (tests, runserver) WhiteNoise finds files through the finders.
 WHITENOISE_USE_FINDERS = True
 # Deform's own CSS/JS are served by staticfiles under /static/deform/.
