@@ -3,7 +3,7 @@
 Rendered images are served under names that are their fingerprints, so
 they are cached for a year and never revalidated; a rebuild that changes a
 picture changes its URL. In production the web server serves /renders/ and
-/media/ from disk (see the nginx example in the docs) and these views only
+/media/ from disk (deploy/nginx/k2.conf) and these views only
 back it up.
 """
 import mimetypes

