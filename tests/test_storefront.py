@@ -1,6 +1,8 @@
 """The public configurator, images by choice (rendered on demand once),
 and the files under /renders/ and /media/."""
+import io
 import json
+import re
 import subprocess
 import threading
 import urllib.error
@@ -8,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -61,12 +64,19 @@ def js_image_urls(data, digits):
     return json.loads(result.stdout)
 
 
-def test_configurator_page_is_public_with_one_select_per_slot(client, starter):
+def test_configurator_page_is_public_with_a_picture_per_option(client, starter):
     response = client.get("/t/starter/")
     assert response.status_code == 200
     html = response.content.decode()
     for slot in starter.slots:
-        assert f'name="{slot.key}"' in html
+        for option in slot.options:
+            assert f'name="{slot.key}" value="{option.key}"' in html
+    thumbnails = re.findall(r'<img src="(/media/thumbs/[0-9a-f]{24}\.png)" alt="([^"]+)"', html)
+    assert len(thumbnails) == sum(len(slot.options) for slot in starter.slots)
+    thumb = client.get(thumbnails[0][0])
+    assert thumb.status_code == 200 and thumb["Content-Type"] == "image/png"
+    with Image.open(io.BytesIO(b"".join(thumb.streaming_content))) as image:
+        assert image.size == (64, 64) and image.getchannel("A").getbbox() is not None
     assert 'id="k2-configurator-data"' in html and "configurator.js" in html
 
 

@@ -1,6 +1,7 @@
-/* The shop configurator: each select change names the new picture in the
-   page (per-option tokens joined like trophies.services.renders.relative_path)
-   and swaps the <img>. A picture not built yet answers 404; then the page
+/* The shop configurator: each slot is a group of option pictures (radio
+   buttons: click, or arrow keys within a group); a change names the new
+   picture in the page (per-option tokens joined like
+   trophies.services.renders.relative_path) and swaps the <img>. A picture not built yet answers 404; then the page
    asks /t/SLUG/image?..., which renders it, once per combination. */
 (function () {
   "use strict";
@@ -22,15 +23,28 @@
   var status = document.getElementById("k2-picture-status");
   var data = JSON.parse(document.getElementById("k2-configurator-data").textContent);
   if (!form || !picture) return;
-  var selects = Array.prototype.slice.call(form.querySelectorAll("select"));
+  var groups = Array.prototype.slice.call(form.querySelectorAll("fieldset[data-slot]")).map(function (fieldset) {
+    return {fieldset: fieldset, radios: Array.prototype.slice.call(fieldset.querySelectorAll("input[type=radio]"))};
+  });
   var fellBack = {};   // combination query -> true once the fallback was tried
 
+  function checkedIndex(group) {
+    for (var i = 0; i < group.radios.length; i++) if (group.radios[i].checked) return i;
+    return 0;
+  }
+
   function query() {
-    return selects.map(function (s) { return encodeURIComponent(s.name) + "=" + encodeURIComponent(s.value); }).join("&");
+    return groups.map(function (g) {
+      var radio = g.radios[checkedIndex(g)];
+      return encodeURIComponent(radio.name) + "=" + encodeURIComponent(radio.value);
+    }).join("&");
   }
 
   function show() {
-    var digits = selects.map(function (s) { return s.selectedIndex; });
+    var digits = groups.map(checkedIndex);
+    groups.forEach(function (g) {
+      g.fieldset.querySelector(".k2-shop-chosen").textContent = g.radios[checkedIndex(g)].getAttribute("data-label");
+    });
     picture.classList.add("k2-loading");
     status.textContent = "";
     picture.src = imageUrl(data, digits);
@@ -52,6 +66,6 @@
     status.textContent = "Preparing this picture…";
     picture.src = data.image_endpoint + "?" + q;
   });
-  selects.forEach(function (s) { s.addEventListener("change", show); });
+  groups.forEach(function (g) { g.radios.forEach(function (r) { r.addEventListener("change", show); }); });
   show();
 })();

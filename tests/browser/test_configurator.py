@@ -25,7 +25,12 @@ def loaded(page):
         "() => { const i = document.getElementById('k2-picture'); return i.complete && i.naturalWidth === 400; }")
 
 
-def test_select_change_swaps_to_the_precomputed_image_url(page, live_server, db):
+def pick(page, slot, option):
+    """A shopper clicks the option's picture."""
+    page.click(f"label.k2-shop-option:has(input[name={slot}][value='{option}']) img")
+
+
+def test_clicking_an_option_picture_swaps_to_the_precomputed_image_url(page, live_server, db):
     create_demo_catalog()
     starter = plans.capture(Trophy.objects.get(slug="starter"))
     for index in range(starter.total):
@@ -34,11 +39,11 @@ def test_select_change_swaps_to_the_precomputed_image_url(page, live_server, db)
     picture = page.locator("#k2-picture")
     expect(picture).to_have_attribute("src", url_of(starter, {"base": "00", "figure": "00", "plate": "00"}))
     loaded(page)
-    page.select_option("select[name=figure]", "02")
+    pick(page, "figure", "02")
     expect(picture).to_have_attribute("src", url_of(starter, {"base": "00", "figure": "02", "plate": "00"}))
     loaded(page)
-    page.select_option("select[name=plate]", "01")
-    page.select_option("select[name=base]", "01")
+    pick(page, "plate", "01")
+    pick(page, "base", "01")
     expect(picture).to_have_attribute("src", url_of(starter, {"base": "01", "figure": "02", "plate": "01"}))
     loaded(page)
     assert page.url.endswith("?base=01&figure=02&plate=01")
@@ -58,7 +63,7 @@ def test_a_picture_not_built_yet_is_rendered_on_demand(page, live_server, db, se
     starter = plans.capture(Trophy.objects.get(slug="starter"))
     page.goto(f"{live_server.url}/t/starter/")
     loaded(page)
-    page.select_option("select[name=figure]", "01")
+    pick(page, "figure", "01")
     loaded(page)
     _, digits, layout = storefront.locate(starter, {"base": "00", "figure": "01", "plate": "00"})
     assert Path(layout.path(digits)).is_file()
@@ -73,3 +78,22 @@ def test_js_paths_for_fewer_slots_match_relative_path(page, live_server, db):
     for tokens in (["a"], ["a", "b"], ["a", "b", "c"], ["a", "b", "c", "d", "e"]):
         js = page.evaluate("(t) => K2Configurator.relativePath('s', t, '.jpg', 2)", tokens)
         assert js == relative_path("s", tokens, ".jpg")
+
+
+def test_options_are_pictures_a_shopper_can_pick_by_keyboard(page, live_server, db):
+    create_demo_catalog()
+    starter = plans.capture(Trophy.objects.get(slug="starter"))
+    page.goto(f"{live_server.url}/t/starter/")
+    loaded(page)
+    thumbnails = page.locator("label.k2-shop-option img")
+    assert thumbnails.count() == 2 + 3 + 2
+    page.wait_for_function("() => [...document.querySelectorAll('label.k2-shop-option img')]"
+                           ".every((i) => i.complete && i.naturalWidth === 64)")
+    page.focus("input[name=figure][value='00']")
+    page.keyboard.press("ArrowRight")  # radio groups move the choice with the arrow keys
+    expect(page.locator("input[name=figure][value='01']")).to_be_checked()
+    expect(page.locator("fieldset[data-slot='1'] .k2-shop-chosen")).to_have_text("Figure 2")
+    loaded(page)  # not built yet: rendered on demand, then shown
+    assert page.url.endswith("?base=00&figure=01&plate=00")
+    _, digits, layout = storefront.locate(starter, {"base": "00", "figure": "01", "plate": "00"})
+    assert Path(layout.path(digits)).is_file()

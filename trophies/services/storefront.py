@@ -17,6 +17,7 @@ from trophies.services import progress
 from trophies.services.plans import UnknownChoice
 from trophies.services.renderer import load_renderer
 from trophies.services.renders import DIR_LEVELS, AtomicWriter, RenderLayout
+from trophies.services.thumbnails import thumbnail_url
 
 __all__ = ("UnknownChoice", "NoPictures", "configurator", "locate", "ensure_image")
 
@@ -71,7 +72,8 @@ def configurator(plan):
             {
                 "key": slot.key,
                 "label": slot.component_name,
-                "options": [{"key": option.key, "label": option.label, "token": token}
+                "options": [{"key": option.key, "label": option.label, "token": token,
+                             "thumbnail": thumbnail_url(option)}
                             for option, token in zip(slot.options, tokens)],
             }
             for slot, tokens in zip(plan.slots, layout.tokens)

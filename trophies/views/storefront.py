@@ -109,7 +109,7 @@ def render_file(request, path):
 
 @require_GET
 def media_file(request, path):
-    """Option layers (for thumbnails); other uploads under MEDIA_ROOT are not public."""
-    if not path.startswith("layers/"):
+    """Option layers and their thumbnails; other uploads under MEDIA_ROOT are not public."""
+    if not path.startswith(("layers/", "thumbs/")):
         raise Http404("not found")
     return _file_response(settings.MEDIA_ROOT, path, MEDIA_CACHE)
