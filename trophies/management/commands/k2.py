@@ -16,7 +16,7 @@ from trophies.services.layers import LayerRejected
 
 
 class Command(BaseCommand):
-    help = "K2 Trophy Builder commands: demo, admin, serve, build, status, locks, health."
+    help = "K2 Trophy Builder commands: demo, admin, serve, build, status, export, import, prune, locks, health."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
@@ -33,6 +33,16 @@ class Command(BaseCommand):
         p = sub.add_parser("status", help="print a build's progress")
         p.add_argument("build_id", type=int)
         p.add_argument("--json", action="store_true")
+        p = sub.add_parser("export", help="write the catalog (or the named trophies and their parts) to a zip archive")
+        p.add_argument("slugs", nargs="*", metavar="SLUG")
+        p.add_argument("-o", "--output", required=True, metavar="FILE")
+        p = sub.add_parser("import", help="read a catalog archive, all or nothing; --dry-run lists what would change")
+        p.add_argument("file", metavar="FILE")
+        p.add_argument("--dry-run", action="store_true")
+        p = sub.add_parser("prune", help="remove renders no current combination names (and unused layer files), "
+                                         "older than K2_PRUNE_AFTER_S")
+        p.add_argument("slug", nargs="?", metavar="SLUG")
+        p.add_argument("--dry-run", action="store_true")
         sub.add_parser("locks", help="print the locks held now and lock statistics")
         sub.add_parser("health", help="one nagios line on the database, Redis, workers, queue, stalls and disk; "
                                       "exit 0 OK, 1 WARNING, 2 CRITICAL")
@@ -89,6 +99,37 @@ class Command(BaseCommand):
         from trophies.cli import status_command
 
         raise SystemExit(status_command(build_id, json, self.stdout))
+
+    def do_export(self, slugs, output, **options):
+        from trophies.services import archive
+
+        try:
+            trophies, option_count = archive.export_catalog(output, slugs)
+        except archive.ArchiveRejected as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"exported {trophies} trophies and {option_count} options to {output}")
+
+    def do_import(self, file, dry_run=False, **options):
+        from trophies.services import archive, catalog
+
+        try:
+            report = archive.import_catalog(file, dry_run=dry_run)
+        except FileNotFoundError:
+            raise CommandError(f"{file}: no such file") from None
+        except (archive.ArchiveRejected, catalog.TrophyBusy, LayerRejected, LockTimeout) as error:
+            raise CommandError(f"{error} Nothing was imported.") from None
+        for line in report.lines():
+            self.stdout.write(line)
+
+    def do_prune(self, slug=None, dry_run=False, **options):
+        from trophies.services import prune
+
+        result = prune.prune(slug, dry_run=dry_run)
+        for path in result.paths:
+            self.stdout.write(("would remove " if dry_run else "removed ") + path)
+        for line in result.skipped:
+            self.stdout.write(f"skipped {line}")
+        self.stdout.write(result.summary())
 
     def do_locks(self, **options):
         from locks.inspect import snapshot
