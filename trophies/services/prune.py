@@ -15,6 +15,7 @@ still link the old URLs, and an on-demand render just written is young);
 symbolic links are neither followed nor removed; layer files are removed
 under the component's exclusive asset lock, which renders hold shared.
 """
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from trophies.services import layers, plans
 from trophies.services.renders import DIR_LEVELS, name_tokens
 
 SCRATCH = ".tmp"
+QUEUE = "default"  # not "render": a prune never delays a build
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -222,3 +225,16 @@ def disk_usage(slug):
             usage.obsolete_files += 1
             usage.obsolete_bytes += stat.st_size
     return usage
+
+
+def enqueue_after_build(build_id):
+    """Queue the prune of a settled build's trophy (trophies.jobs.prune_after_build).
+    Never fails the build: without Redis or a worker on the queue, nothing is pruned."""
+    try:
+        import django_rq
+
+        django_rq.get_queue(QUEUE).enqueue("trophies.jobs.prune_after_build", build_id,
+                                           job_id=f"k2-prune-after-build{build_id}", result_ttl=3600,
+                                           description=f"prune after build {build_id}")
+    except Exception as error:  # Redis down: the next `k2 prune` does it
+        log.warning("prune after build %s not queued (%s)", build_id, error)

@@ -30,6 +30,7 @@ class Command(BaseCommand):
         p = sub.add_parser("build", help="start a build of a trophy")
         p.add_argument("slug")
         p.add_argument("--wait", action="store_true", help="show progress; exit 0 when done, 1 when failed or cancelled")
+        p.add_argument("--force", action="store_true", help="start even when the disk looks too small for the build")
         p = sub.add_parser("status", help="print a build's progress")
         p.add_argument("build_id", type=int)
         p.add_argument("--json", action="store_true")
@@ -90,10 +91,10 @@ class Command(BaseCommand):
 
         Supervisor(out=self.stdout).run()
 
-    def do_build(self, slug, wait=False, **options):
+    def do_build(self, slug, wait=False, force=False, **options):
         from trophies.cli import build_command
 
-        raise SystemExit(build_command(slug, wait, self.stdout))
+        raise SystemExit(build_command(slug, wait, self.stdout, confirm_disk=force))
 
     def do_status(self, build_id, json=False, **options):
         from trophies.cli import status_command
@@ -124,7 +125,12 @@ class Command(BaseCommand):
     def do_prune(self, slug=None, dry_run=False, **options):
         from trophies.services import prune
 
+        from trophies.services import disk_usage
+
         result = prune.prune(slug, dry_run=dry_run)
+        if not dry_run:
+            for name, _ in prune.trophy_dirs(slug):
+                disk_usage.refresh(name)
         for path in result.paths:
             self.stdout.write(("would remove " if dry_run else "removed ") + path)
         for line in result.skipped:
