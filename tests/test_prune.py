@@ -145,3 +145,42 @@ def test_disk_usage_counts_obsolete_bytes(cup, settings):
     assert disk_usage.cached("cup") == usage
     call_command("k2", "prune", "cup", stdout=io.StringIO())
     assert disk_usage.cached("cup")["obsolete_files"] == 0
+
+
+def test_a_build_that_settles_done_queues_the_prune_of_its_trophy(cup, settings, django_capture_on_commit_callbacks):
+    import django_rq
+
+    from trophies import jobs
+    from trophies.models import Chunk
+    from trophies.services import builds
+
+    old = write_build(settings, plans.capture(cup))
+    change_a_layer()
+    build = Build.objects.create(trophy=cup, total=24, chunk_size=1000, state=Build.RUNNING,
+                                 plan=plans.capture(cup).to_json())
+    Chunk.objects.create(build=build, number=0, start=0, stop=24, state=Chunk.DONE)
+    with django_capture_on_commit_callbacks(execute=True):  # django_rq enqueues on commit
+        assert builds.finish_if_complete(build.pk) == Build.DONE
+    queue = django_rq.get_queue("default")
+    assert [job.func_name for job in queue.jobs] == ["trophies.jobs.prune_after_build"]
+    assert len(rendered_files(settings.K2_RENDER_DIR / "cup")) == len(old)  # nothing yet: it is a job
+
+    result = jobs.prune_after_build(*queue.jobs[0].args)
+    assert result["files"] == 6 and result["bytes"] > 0
+    assert disk_usage.cached("cup")["obsolete_files"] == 0
+
+
+def test_a_settle_without_redis_still_settles(cup, monkeypatch):
+    import django_rq
+
+    from trophies.models import Chunk
+    from trophies.services import builds
+
+    def down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+    build = Build.objects.create(trophy=cup, total=24, chunk_size=1000, state=Build.RUNNING,
+                                 plan=plans.capture(cup).to_json())
+    Chunk.objects.create(build=build, number=0, start=0, stop=24, state=Chunk.DONE)
+    monkeypatch.setattr(django_rq, "get_queue", down)
+    assert builds.finish_if_complete(build.pk) == Build.DONE
+    assert Build.objects.get(pk=build.pk).state == Build.DONE
