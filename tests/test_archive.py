@@ -275,3 +275,12 @@ def test_a_layer_over_the_byte_limit_is_refused(db, tmp_path, monkeypatch):
     path = zip_of(members, tmp_path / "big.zip", compression=zipfile.ZIP_STORED)
     with pytest.raises(ArchiveRejected, match="the limit is 50"):
         archive.import_catalog(path, dry_run=True)
+
+
+def test_export_says_which_layer_file_is_missing(db, tmp_path):
+    small_trophy()
+    option = Option.objects.get(component__key="plate", key="plate-1")
+    (Path(settings.MEDIA_ROOT) / option.layer.name).unlink()
+    with pytest.raises(CommandError, match="layer file of plate/plate-1 is missing"):
+        call_command("k2", "export", "-o", str(tmp_path / "x.zip"))
+    assert list(tmp_path.iterdir()) == [tmp_path / "data"]  # no half archive left

@@ -94,10 +94,14 @@ def export_catalog(target, slugs=None, component_keys=None):
             manifest["components"].append({"key": component.key, "name": component.name,
                                            "options": [option_entry(o) for o in options]})
             for option in options:
-                with option.layer.open("rb") as handle:
-                    # PNGs are compressed already: storing them costs nothing and unpacks at once.
-                    archive.writestr(layer_path(component.key, option.key), handle.read(),
-                                     compress_type=zipfile.ZIP_STORED)
+                try:
+                    with option.layer.open("rb") as handle:
+                        data = handle.read()
+                except (FileNotFoundError, ValueError):
+                    raise ArchiveRejected(f"The layer file of {component.key}/{option.key} is missing "
+                                          f"({option.layer.name}): upload its picture again.") from None
+                # PNGs are compressed already: storing them costs nothing and unpacks at once.
+                archive.writestr(layer_path(component.key, option.key), data, compress_type=zipfile.ZIP_STORED)
             option_count += len(options)
         manifest["trophies"] = [trophy_entry(trophy) for trophy in trophies]
         archive.writestr(MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False))

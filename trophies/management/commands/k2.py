@@ -104,10 +104,15 @@ class Command(BaseCommand):
     def do_export(self, slugs, output, **options):
         from trophies.services import archive
 
+        partial = f"{output}.part"  # a failed export leaves no half archive under the name asked for
         try:
-            trophies, option_count = archive.export_catalog(output, slugs)
+            trophies, option_count = archive.export_catalog(partial, slugs)
+            os.replace(partial, output)
         except archive.ArchiveRejected as error:
             raise CommandError(str(error)) from None
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
         self.stdout.write(f"exported {trophies} trophies and {option_count} options to {output}")
 
     def do_import(self, file, dry_run=False, **options):
