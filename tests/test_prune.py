@@ -184,3 +184,15 @@ def test_a_settle_without_redis_still_settles(cup, monkeypatch):
     monkeypatch.setattr(django_rq, "get_queue", down)
     assert builds.finish_if_complete(build.pk) == Build.DONE
     assert Build.objects.get(pk=build.pk).state == Build.DONE
+
+
+def test_disk_figures_on_metrics_and_the_trophy_list(cup, settings, client, staff_client):
+    write_build(settings, plans.capture(cup))
+    change_a_layer()
+    usage = disk_usage.refresh("cup")
+    text = client.get("/metrics").content.decode()
+    assert f'k2_render_files{{trophy="cup"}} {usage["files"]}' in text
+    assert f'k2_render_bytes{{trophy="cup"}} {usage["bytes"]}' in text
+    assert f'k2_render_obsolete_bytes{{trophy="cup"}} {usage["obsolete_bytes"]}' in text
+    page = staff_client.get("/studio/trophies/").content.decode()
+    assert f'{usage["files"]} files' in page and "obsolete" in page
