@@ -132,3 +132,19 @@ def test_the_studio_start_form_confirms_with_its_checkbox(site, monkeypatch, sta
     assert "needs about" in text_of(staff_client.get(response["Location"]))
     response = staff_client.post("/studio/builds/start/cup/", {"confirm_disk": "1"})
     assert Build.objects.count() == 1
+
+
+def test_the_estimate_neither_waits_for_a_layer_replacement_nor_misses_much(site):
+    import time
+
+    from locks import exclusive
+    from tests.builds_support import expected_files
+    from trophies.services.layers import asset_lock_name
+
+    plan = plans.capture(site)
+    actual = sum(len(data) for data in expected_files(plan).values())
+    began = time.monotonic()
+    with exclusive(asset_lock_name("figure"), timeout=0, owner="test: a long layer replacement"):
+        estimate = disk_space.expected_bytes(plan)
+    assert time.monotonic() - began < 5
+    assert actual * 0.5 < estimate < actual * 2

@@ -5,12 +5,14 @@ import shutil
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 
+from trophies import combinations, engine
 from trophies.services import disk_usage
-from trophies.services.renderer import load_renderer
 
 SAMPLE = 3  # images rendered to estimate a trophy that has none on disk yet
 MARGIN = 1.1  # directories and a little slack
+ROUGH_BYTES_PER_PIXEL = {"JPEG": 0.15, "PNG": 1.0, "WEBP": 0.1}  # when no sample can be read
 
 
 class DiskFull(Exception):
@@ -27,8 +29,26 @@ def free_bytes():
 def average_image_bytes(plan, usage):
     if usage["files"]:
         return usage["bytes"] / usage["files"]
-    renderer, _ = load_renderer(plan, 0, min(SAMPLE, plan.total))
-    sizes = [len(data) for _, _, data in renderer.render_range(0, min(SAMPLE, plan.total))]
+    return sample_image_bytes(plan)
+
+
+def sample_image_bytes(plan):
+    """Average size of the first few images, rendered now. Their layers are
+    read without the asset locks (a start must not wait for a layer
+    replacement): layer files are content-addressed and never rewritten, and
+    one pruned meanwhile only makes the estimate rough."""
+    count = min(SAMPLE, plan.total)
+    used = combinations.digits_used(plan.radices, 0, count)
+    try:
+        slot_layers = [
+            engine.SlotLayers(offset=(slot.x, slot.y), layers=[
+                engine.load_layer(default_storage.path(option.layer)) if digit in wanted else None
+                for digit, option in enumerate(slot.options)])
+            for slot, wanted in zip(plan.slots, map(set, used))]
+    except OSError:
+        return plan.width * plan.height * ROUGH_BYTES_PER_PIXEL[plan.format]
+    renderer = engine.Renderer((plan.width, plan.height), slot_layers, plan.format)
+    sizes = [len(data) for _, _, data in renderer.render_range(0, count)]
     return sum(sizes) / len(sizes)
 
 
