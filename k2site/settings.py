@@ -21,6 +21,8 @@ K2_BIND = parse_bind(env_str("K2_BIND", "127.0.0.1:8000"))
 K2_MAX_COMBINATIONS = env_int("K2_MAX_COMBINATIONS", 5_000_000, minimum=1)
 K2_METRICS_TOKEN = env_str("K2_METRICS_TOKEN", "") or None
 K2_STALL_AFTER_S = env_int("K2_STALL_AFTER_S", 60, minimum=1)
+# Renders and layer files nothing current names are pruned once this old (pages may still link them).
+K2_PRUNE_AFTER_S = env_int("K2_PRUNE_AFTER_S", 86400, minimum=0)
 # The embedded Redis that `make run` (and the tests) start listens on this socket.
 K2_EMBEDDED_REDIS_SOCKET = K2_DATA_DIR / "redis" / "redis.sock"
 REDIS_URL = env_str("REDIS_URL", "") or f"unix://{K2_EMBEDDED_REDIS_SOCKET}"

@@ -60,7 +60,7 @@ class Supervisor:
         self.say(f"Embedded Redis on {url}")
 
     def start_worker(self, number):
-        command = [sys.executable, "manage.py", "rqworker", "render",
+        command = [sys.executable, "manage.py", "rqworker", "render", "default",
                    "--worker-class", "trophies.workers.RenderWorker",
                    "--max-jobs", str(WORKER_MAX_JOBS), "--worker-ttl", "17",
                    "--name", f"k2-{os.uname().nodename}-{os.getpid()}-{number}-{int(time.time() * 1000)}"]
@@ -86,7 +86,7 @@ class Supervisor:
             self.start_redis()
             for number in range(settings.K2_WORKERS):
                 self.start_worker(number)
-            self.say(f"{settings.K2_WORKERS} render workers on queue 'render'")
+            self.say(f"{settings.K2_WORKERS} render workers on queues 'render' (then 'default': prunes after builds)")
             self.start_web()
             self.say("Press Ctrl-C to stop.")
             while not self.stopping:

@@ -77,8 +77,8 @@ def test_add_option_stores_rgba_png(client, figure, data, filename):
 
 
 @pytest.mark.parametrize("data,reason", [
-    (b"this is not an image", "not an image Pillow can read"),
-    (b"GIF89a" + b"\x00" * 20, "not an image Pillow can read"),
+    (b"this is not an image", "the file is not a picture this site can read"),
+    (b"GIF89a" + b"\x00" * 20, "the file is not a picture this site can read"),
 ])
 def test_non_images_are_refused_with_the_reason(client, figure, data, reason):
     response = post_option(client, "/studio/parts/figure/options/new/",

@@ -28,14 +28,16 @@ def progress_line(status):
             f"{status['rate_per_s']:,.0f}/s ETA {format_seconds(status['eta_s'])} {status['state']}")
 
 
-def build_command(slug, wait, out):
+def build_command(slug, wait, out, confirm_disk=False):
     trophy = Trophy.objects.filter(slug=slug).first()
     if trophy is None:
         raise CommandError(f"no trophy {slug!r} (known: {', '.join(Trophy.objects.values_list('slug', flat=True))})")
     try:
-        build = builds.start_build(trophy, requested_by="k2 build")
+        build = builds.start_build(trophy, requested_by="k2 build", confirm_disk=confirm_disk)
     except builds.BuildAlreadyRunning as error:
         raise CommandError(f"{error}; watch it with: k2 status {error.build.pk}") from None
+    except builds.BuildWouldNotFit as error:
+        raise CommandError(f"{error} (k2 build --force)") from None
     except builds.BuildError as error:
         raise CommandError(str(error)) from None
     out.write(f"Build {build.pk} of {slug}: {build.total:,} combinations in {build.chunks.count()} chunks")

@@ -21,3 +21,17 @@ def chunk_failed(job, connection, exc_type, exc_value, tb):
     if tb is not None and exc_type is not builds.ChunkFailed:
         reason += "\n\n" + "".join(traceback.format_exception(exc_type, exc_value, tb))[-TRACEBACK_CHARS:]
     builds.chunk_failed(job.args[0], reason, will_retry=(job.retries_left or 0) > 0)
+
+
+def prune_after_build(build_id):
+    """Queue "default": remove the settled build's trophy's old renders and
+    refresh its disk figures."""
+    from trophies.models import Build
+    from trophies.services import disk_usage, prune
+
+    slug = Build.objects.filter(pk=build_id).values_list("trophy__slug", flat=True).first()
+    if slug is None:
+        return {"missing": True}
+    result = prune.prune_renders(slug)
+    disk_usage.refresh(slug)
+    return {"files": result.files, "bytes": result.bytes}

@@ -110,7 +110,7 @@ def test_a_refused_upload_says_why(staff_page, live_server, parts):
     page.set_input_files("input[type=file][name=upload]",
                          files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"not a picture"}])
     page.get_by_role("button", name="Add option").click()
-    expect(page.get_by_text(re.compile("Not accepted as a layer: not an image Pillow can read"))).to_be_visible()
+    expect(page.get_by_text(re.compile("Not accepted as a layer: the file is not a picture this site can read"))).to_be_visible()
     expect(page.locator("input[name=label]")).to_have_value("Broken")
 
 

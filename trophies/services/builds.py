@@ -19,7 +19,7 @@ from rq import Callback, Retry
 
 from locks import LockTimeout, exclusive, shared
 from trophies.models import Build, Chunk
-from trophies.services import plans, progress
+from trophies.services import plans, progress, prune
 from trophies.services.renderer import load_renderer
 from trophies.services.renders import AtomicWriter, ExistingFiles
 
@@ -40,6 +40,10 @@ class BuildUnavailable(BuildError):
     """The queue could not take the build (Redis down); nothing was started."""
 
 
+class BuildWouldNotFit(BuildError):
+    """The disk is expected too small for the build; staff may confirm anyway."""
+
+
 class BuildAlreadyRunning(BuildError):
     def __init__(self, build):
         super().__init__(f"build {build.pk} of {build.trophy.slug} is already {build.state}")
@@ -56,17 +60,18 @@ def plan_chunks(total, size):
     return [(n, start, min(start + size, total)) for n, start in enumerate(range(0, total, size))]
 
 
-def start_build(trophy, requested_by=""):
+def start_build(trophy, requested_by="", confirm_disk=False):
     """Plan and enqueue a build; one per trophy at a time. All or nothing:
-    a build that cannot be queued leaves no trace and raises BuildError."""
+    a build that cannot be queued leaves no trace and raises BuildError.
+    ``confirm_disk``: start even when the disk looks too small."""
     try:
         with exclusive(f"build:{trophy.slug}", timeout=5, owner=f"start by {requested_by or 'system'}"):
-            return _start_locked(trophy, requested_by)
+            return _start_locked(trophy, requested_by, confirm_disk)
     except LockTimeout as error:
         raise BuildError(f"another build of {trophy.slug} is being started: {error}") from None
 
 
-def _start_locked(trophy, requested_by):
+def _start_locked(trophy, requested_by, confirm_disk=False):
     running = trophy.builds.filter(state__in=Build.ACTIVE).order_by("-id").first()
     if running:
         raise BuildAlreadyRunning(running)
@@ -76,6 +81,8 @@ def _start_locked(trophy, requested_by):
         raise BuildError(f"{trophy.slug} has no combinations: every slot needs at least one option")
     if total > settings.K2_MAX_COMBINATIONS:
         raise BuildError(f"{trophy.slug} has {total:,} combinations; the limit is {settings.K2_MAX_COMBINATIONS:,}")
+    if not confirm_disk:
+        ensure_disk_space(plan)
     size = chunk_size_for(total, settings.K2_WORKERS)
     with transaction.atomic():
         build = Build.objects.create(trophy=trophy, total=total, chunk_size=size, requested_by=requested_by,
@@ -93,6 +100,15 @@ def _start_locked(trophy, requested_by):
     log.info("build %s of %s started by %s: %s combinations in %s chunks", build.pk, trophy.slug,
              requested_by or "system", total, build.chunks.count())
     return build
+
+
+def ensure_disk_space(plan):
+    from trophies.services import disk_space
+
+    try:
+        disk_space.check_fits(plan)
+    except disk_space.DiskFull as error:
+        raise BuildWouldNotFit(str(error)) from None
 
 
 def forget_unqueued(build):
@@ -265,6 +281,8 @@ def finish_if_complete(build_id):
         final = Build.objects.filter(pk=build_id).values("rendered", "skipped", "failed").first() or {}
         log.info("build %s settled %s: %s rendered, %s skipped, %s failed", build_id, state,
                  final.get("rendered"), final.get("skipped"), final.get("failed"))
+        if state == Build.DONE:
+            prune.enqueue_after_build(build_id)  # old fingerprints' files, in the background
     return state
 
 

@@ -45,10 +45,11 @@ def decode_layer(data):
             return probe.convert("RGBA")
     except LayerRejected:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise LayerRejected(f"the image is too large to decode safely ({error})") from None
-    except Exception as error:  # Pillow raises many types for broken files
-        raise LayerRejected(f"not an image Pillow can read ({type(error).__name__}: {error})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise LayerRejected(f"the image has too many pixels to open safely; the limit is {MAX_LAYER_PIXELS:,} pixels") from None
+    except Exception:  # Pillow raises many types for broken files; none means anything to staff
+        raise LayerRejected("the file is not a picture this site can read, or it is damaged: "
+                            "upload a PNG (or JPEG, GIF, WebP) image") from None
 
 
 def png_bytes(image):

@@ -229,4 +229,19 @@ def metrics_text():
                [({"mode": "exclusive"}, locks["held_exclusive"]), ({"mode": "shared"}, locks["held_shared"])])
     out.metric("k2_lock_waiters", "gauge", "Processes waiting for a lock now.", locks["waiting"])
     out.metric("k2_lock_counters_up", "gauge", "1 when the lock counters in Redis could be read.", int(up))
+
+    disk = render_disk_usage()
+    for field, help_text in (("files", "Rendered files of each trophy."),
+                             ("bytes", "Bytes of each trophy's rendered files."),
+                             ("obsolete_bytes", "Bytes of rendered files no current combination names (k2 prune).")):
+        out.metric(f"k2_render_{field}", "gauge", help_text,
+                   [({"trophy": slug}, usage[field]) for slug, usage in sorted(disk.items())])
     return out.text()
+
+
+def render_disk_usage():
+    """{trophy slug: {"files", "bytes", "obsolete_files", "obsolete_bytes"}} (cached figures)."""
+    from trophies.models import Trophy
+    from trophies.services import disk_usage
+
+    return {slug: disk_usage.usage_of(slug) for slug in Trophy.objects.values_list("slug", flat=True)}

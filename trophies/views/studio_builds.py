@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from trophies.models import Build, Trophy
-from trophies.services import builds, plans
+from trophies.services import builds, disk_usage, plans
 from trophies.services.build_activity import activity as build_activity
 from trophies.services.build_status import status_of
 from trophies.services.gallery import gallery_page
@@ -50,7 +50,8 @@ def build_list(request):
 def start(request, slug):
     trophy = get_object_or_404(Trophy, slug=slug)
     try:
-        build = builds.start_build(trophy, requested_by=request.user.get_username())
+        build = builds.start_build(trophy, requested_by=request.user.get_username(),
+                                   confirm_disk=request.POST.get("confirm_disk") == "1")
     except builds.BuildAlreadyRunning as error:
         messages.info(request, f"{error}; showing it.")
         return redirect("studio-build", build_id=error.build.pk)
@@ -76,6 +77,7 @@ def build_page(request, build_id):
     return render(request, "trophies/builds/detail.html", {
         "build": build, "status": status_of(build), "activity": build_activity(build),
         "gallery": gallery, "filter_fields": filter_fields, "filter_query": query,
+        "disk": disk_usage.cached(build.trophy.slug),  # never a walk here: the page must stay fast
     })
 
 

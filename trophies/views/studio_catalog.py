@@ -26,7 +26,7 @@ from trophies.forms.schemas import (
 )
 from trophies.forms.tmpstore import SessionTmpStore
 from trophies.models import Component, Option, Trophy
-from trophies.services import catalog, plans
+from trophies.services import catalog, disk_usage, plans
 from trophies.views.access import staff_page
 
 
@@ -186,7 +186,10 @@ def upload_preview(request, uid):
 @staff_page
 @require_GET
 def trophies(request):
-    return render(request, "trophies/studio/trophies.html", {"rows": catalog.trophy_rows()})
+    rows = catalog.trophy_rows()
+    for row in rows:
+        row["disk"] = disk_usage.usage_of(row["trophy"].slug)
+    return render(request, "trophies/studio/trophies.html", {"rows": rows})
 
 
 @ordered_post

@@ -21,7 +21,7 @@ BASE_OPTIONS = {"verbosity", "settings", "pythonpath", "traceback", "no_color", 
 
 
 class Command(BaseCommand):
-    help = "K2 Trophy Builder commands: demo, admin, serve, build, status, locks, health."
+    help = "K2 Trophy Builder commands: demo, admin, serve, build, status, export, import, prune, locks, health."
 
     def add_arguments(self, parser):
         parser.add_argument("--debug", action="store_true", help="add debug lines to the log (as K2_DEBUG=1)")
@@ -36,9 +36,20 @@ class Command(BaseCommand):
         p = sub.add_parser("build", help="start a build of a trophy")
         p.add_argument("slug")
         p.add_argument("--wait", action="store_true", help="show progress; exit 0 when done, 1 when failed or cancelled")
+        p.add_argument("--force", action="store_true", help="start even when the disk looks too small for the build")
         p = sub.add_parser("status", help="print a build's progress")
         p.add_argument("build_id", type=int)
         p.add_argument("--json", action="store_true")
+        p = sub.add_parser("export", help="write the catalog (or the named trophies and their parts) to a zip archive")
+        p.add_argument("slugs", nargs="*", metavar="SLUG")
+        p.add_argument("-o", "--output", required=True, metavar="FILE")
+        p = sub.add_parser("import", help="read a catalog archive, all or nothing; --dry-run lists what would change")
+        p.add_argument("file", metavar="FILE")
+        p.add_argument("--dry-run", action="store_true")
+        p = sub.add_parser("prune", help="remove renders no current combination names (and unused layer files), "
+                                         "older than K2_PRUNE_AFTER_S")
+        p.add_argument("slug", nargs="?", metavar="SLUG")
+        p.add_argument("--dry-run", action="store_true")
         sub.add_parser("locks", help="print the locks held now and lock statistics")
         sub.add_parser("health", help="one nagios line on the database, Redis, workers, queue, stalls and disk; "
                                       "exit 0 OK, 1 WARNING, 2 CRITICAL")
@@ -91,15 +102,56 @@ class Command(BaseCommand):
 
         Supervisor(out=self.stdout).run()
 
-    def do_build(self, slug, wait=False, **options):
+    def do_build(self, slug, wait=False, force=False, **options):
         from trophies.cli import build_command
 
-        raise SystemExit(build_command(slug, wait, self.stdout))
+        raise SystemExit(build_command(slug, wait, self.stdout, confirm_disk=force))
 
     def do_status(self, build_id, json=False, **options):
         from trophies.cli import status_command
 
         raise SystemExit(status_command(build_id, json, self.stdout))
+
+    def do_export(self, slugs, output, **options):
+        from trophies.services import archive
+
+        partial = f"{output}.part"  # a failed export leaves no half archive under the name asked for
+        try:
+            trophies, option_count = archive.export_catalog(partial, slugs)
+            os.replace(partial, output)
+        except archive.ArchiveRejected as error:
+            raise CommandError(str(error)) from None
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+        self.stdout.write(f"exported {trophies} trophies and {option_count} options to {output}")
+
+    def do_import(self, file, dry_run=False, **options):
+        from trophies.services import archive, catalog
+
+        try:
+            report = archive.import_catalog(file, dry_run=dry_run)
+        except FileNotFoundError:
+            raise CommandError(f"{file}: no such file") from None
+        except (archive.ArchiveRejected, catalog.TrophyBusy, LayerRejected, LockTimeout) as error:
+            raise CommandError(f"{error} Nothing was imported.") from None
+        for line in report.lines():
+            self.stdout.write(line)
+
+    def do_prune(self, slug=None, dry_run=False, **options):
+        from trophies.services import prune
+
+        from trophies.services import disk_usage
+
+        result = prune.prune(slug, dry_run=dry_run)
+        if not dry_run:
+            for name, _ in prune.trophy_dirs(slug):
+                disk_usage.refresh(name)
+        for path in result.paths:
+            self.stdout.write(("would remove " if dry_run else "removed ") + path)
+        for line in result.skipped:
+            self.stdout.write(f"skipped {line}")
+        self.stdout.write(result.summary())
 
     def do_locks(self, **options):
         from locks.inspect import snapshot
