@@ -26,21 +26,43 @@ def find_bindir():
     raise PostgresUnavailable("PostgreSQL server not found under /usr/lib/postgresql (apt-get install postgresql)")
 
 
+# The session's cluster, so a drill can restart it: {"process", "directory", "port"}.
+current = {}
+
+
+def as_postgres():
+    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"] if os.geteuid() == 0 else []
+
+
 def start(port=5432):
     """Return (process, directory, url) of a running cluster."""
     bindir = find_bindir()
     base = "/dev/shm" if os.path.isdir("/dev/shm") else None
     directory = Path(tempfile.mkdtemp(prefix="k2-pg.", dir=base))
-    as_user = []
     if os.geteuid() == 0:
         shutil.chown(directory, "postgres", "postgres")
-        as_user = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
     subprocess.run(
-        [*as_user, f"{bindir}/initdb", "-D", str(directory / "data"), "-U", "postgres",
+        [*as_postgres(), f"{bindir}/initdb", "-D", str(directory / "data"), "-U", "postgres",
          "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions"],
         check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
     )
-    log = open(directory / "postgres.log", "wb")
+    process = run_postmaster(bindir, directory, port)
+    current.update(process=process, directory=directory, port=port)
+    host = str(directory).replace("/", "%2F")
+    return process, directory, f"postgres://postgres@{host}:{port}/k2"
+
+
+def restart():
+    """Stop the session's cluster (every connection drops) and start it again."""
+    current["process"].send_signal(signal.SIGINT)
+    current["process"].wait(30)
+    current["process"] = run_postmaster(find_bindir(), current["directory"], current["port"])
+
+
+def run_postmaster(bindir, directory, port):
+    as_user = as_postgres()
+    (directory / f".s.PGSQL.{port}").unlink(missing_ok=True)
+    log = open(directory / "postgres.log", "ab")
     process = subprocess.Popen(
         [*as_user, f"{bindir}/postgres", "-D", str(directory / "data"), "-k", str(directory),
          "-p", str(port), "-c", "listen_addresses=", "-c", "fsync=off",
@@ -54,8 +76,7 @@ def start(port=5432):
             stop(process, directory)
             raise PostgresUnavailable(f"postgres did not start: {(directory / 'postgres.log').read_text()[-500:]}")
         time.sleep(0.02)
-    host = str(directory).replace("/", "%2F")
-    return process, directory, f"postgres://postgres@{host}:{port}/k2"
+    return process
 
 
 def stop(process, directory):

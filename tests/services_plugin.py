@@ -25,6 +25,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
         # A second session in this process (mutmut runs pytest several times):
         # settings are loaded already, so keep the servers they point at.
         return
+    # Stopped when the process exits, not when the session ends: mutmut runs
+    # several sessions in one process, all on the settings loaded by the first.
+    atexit.register(stop_services, os.getpid())
     data_dir = tempfile.mkdtemp(prefix="k2-test.")
     os.environ["K2_DATA_DIR"] = data_dir
     _started.append(lambda: shutil.rmtree(data_dir, ignore_errors=True))
@@ -37,8 +40,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
     _started.append(lambda: redis_server.stop(process))
     os.environ["REDIS_URL"] = url
     if os.environ.get("K2_TEST_POSTGRES") == "1":
-        pg_process, pg_dir, pg_url = postgres_server.start()
-        _started.append(lambda: postgres_server.stop(pg_process, pg_dir))
+        _, pg_dir, pg_url = postgres_server.start()
+        # The drill may restart it: stop whichever postmaster runs then.
+        _started.append(lambda: postgres_server.stop(postgres_server.current["process"], pg_dir))
         os.environ["DATABASE_URL"] = pg_url
     else:
         os.environ.pop("DATABASE_URL", None)
@@ -46,13 +50,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-def stop_services():
+def stop_services(owner=os.getpid()):
+    if os.getpid() != owner:
+        return  # a forked child (mutmut's mutant runs) must not stop its parent's servers
     while _started:
         _started.pop()()
-
-
-def pytest_unconfigure(config):
-    if os.environ.get("MUTANT_UNDER_TEST"):
-        atexit.register(stop_services)  # mutmut's later sessions in this process still need them
-    else:
-        stop_services()

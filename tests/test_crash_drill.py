@@ -105,3 +105,38 @@ def test_sigterm_mid_chunk_puts_it_back_and_the_build_completes_elsewhere(render
     files = all_files(root)
     expected = expected_files(plans.capture(trophy))
     assert set(files) == set(expected) and all(files[name].read_bytes() == expected[name] for name in expected)
+
+
+@pytest.mark.skipif(not os.environ.get("K2_TEST_POSTGRES"), reason="a PostgreSQL drill: runs in make test's PostgreSQL pass")
+def test_postgresql_restarted_mid_build_then_the_build_completes(render_workers, settings):
+    from django.db import connection
+
+    from tests import postgres_server
+
+    trophy = medium_trophy()
+    render_workers.start(2)
+    build = builds.start_build(trophy)
+    wait_until(lambda: Chunk.objects.filter(build=build, state=Chunk.DONE).exists(), timeout=90,
+               message="a chunk to finish")
+    postgres_server.restart()  # every connection drops, the workers' and ours
+    connection.close()
+
+    def settled():
+        try:
+            row = Build.objects.get(pk=build.pk)
+        except Exception:  # reconnecting
+            connection.close()
+            return None
+        return row if row.state not in Build.ACTIVE else None
+
+    done = wait_until(settled, timeout=180, message="the build to settle after the restart")
+    if done.state == Build.FAILED:  # chunks that met the restart failed with the reason: a retry completes them
+        failed = list(done.chunks.filter(state=Chunk.FAILED).values_list("error", flat=True))
+        assert failed and all(error for error in failed), failed
+        builds.retry_failed_chunks(done)
+        done = wait_until(settled, timeout=180, message="the retried build to settle")
+    assert done.state == Build.DONE, render_workers.logs()
+    root = Path(settings.K2_RENDER_DIR) / trophy.slug
+    files = all_files(root)
+    expected = expected_files(plans.capture(trophy))
+    assert set(files) == set(expected) and all(files[name].read_bytes() == expected[name] for name in expected)
