@@ -42,20 +42,22 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from trophies import jpeg_rows
 from trophies.combinations import count, digits_of, first_changed, index_of
 
-ENGINE_VERSION = "1"  # bump when output bytes change; part of fingerprints
+ENGINE_VERSION = "2"  # bump when output bytes change; part of fingerprints
 
 FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 
 ENCODER_OPTIONS = {
-    "JPEG": {"quality": 85},
+    "JPEG": {"quality": 85, **jpeg_rows.PINNED},  # restart markers: rows are spliced
     "PNG": {"compress_level": 1},
     "WEBP": {"quality": 80, "method": 0, "alpha_quality": 100},
 }
@@ -99,10 +101,11 @@ def layer_digest(image: Image.Image) -> str:
 class _Placement:
     """A layer cropped to its visible box on the canvas, ready to composite."""
 
-    __slots__ = ("dest", "box", "pixels", "mask")
+    __slots__ = ("dest", "box", "pixels", "mask", "rows")
 
     def __init__(self, layer, offset, canvas_size, opaque_background):
         self.pixels = None  # None: nothing visible, compositing is a no-op
+        self.rows = None  # MCU rows [first, stop) it touches, for JPEG splicing
         alpha_box = layer.getchannel("A").getbbox()
         if alpha_box is None:
             return
@@ -116,6 +119,7 @@ class _Placement:
             return
         self.dest = (left, top)
         self.box = (left, top, right, bottom)
+        self.rows = jpeg_rows.mcu_rows(top, bottom)
         crop = layer.crop((left - ox, top - oy, right - ox, bottom - oy))
         if opaque_background:
             self.pixels, self.mask = crop.convert("RGB"), crop.getchannel("A")
@@ -167,6 +171,7 @@ class Renderer:
         ]
         self.radices = [len(slot.layers) for slot in slots]
         self.total = count(self.radices)
+        self._rows = jpeg_rows.RowCodec(self.size, self._options) if opaque else None
 
     def _encode(self, canvas) -> bytes:
         out = io.BytesIO()
@@ -219,7 +224,8 @@ class Renderer:
         top = len(self.radices) - 1
         # levels[p]: composite of slots 0..p-1 (levels[0] is the background).
         levels = [self._background] + [None] * top
-        previous = None
+        encode = self._range_encoder()
+        previous = None  # digits of the last picture encoded (skipped ones are not)
         for index in range(start, stop):
             if should_stop is not None and should_stop():
                 return
@@ -229,8 +235,18 @@ class Renderer:
             changed = 0 if previous is None else first_changed(previous, digits)
             for position in range(changed, top):
                 levels[position + 1] = self._composite(levels[position], position, digits[position])
+            data = encode(levels[top], previous, digits, changed)
             previous = digits
-            yield index, digits, self._encode_top(levels[top], digits[top])
+            yield index, digits, data
+
+    def _range_encoder(self):
+        """``encode(below, previous, digits, changed)`` for one render_range."""
+        if self._rows is not None:
+            problem = self._rows.problem
+            if problem is None:
+                return _SplicedJpeg(self).encode
+            warnings.warn(f"JPEG rows cannot be spliced ({problem}): encoding whole pictures", RuntimeWarning)
+        return lambda below, previous, digits, changed: self._encode_top(below, digits[-1])
 
     def _encode_top(self, below, digit) -> bytes:
         """Encode ``below`` + the top slot's layer without copying the canvas.
@@ -247,3 +263,76 @@ class Renderer:
             return self._encode(below)
         finally:
             below.paste(saved, placement.dest)
+
+
+class _SplicedJpeg:
+    """One render_range's JPEG encoder: keeps the rows of the last picture it
+    encoded and re-encodes only the MCU rows under the old and new layers of
+    the slots that changed since, as one strip spliced into that picture."""
+
+    def __init__(self, renderer):
+        self._renderer = renderer
+        self._rows = renderer._rows
+        self._placements = renderer._placements
+        self._width, self._height = renderer.size
+        self._picture = None
+        self._top_runs = {}  # (old, new) top digit -> dirty runs: most images
+
+    def encode(self, below, previous, digits, changed) -> bytes:
+        renderer, top = self._renderer, len(digits) - 1
+        if previous is None:
+            data = renderer._encode_top(below, digits[top])
+            self._picture = self._rows.picture(data)
+            return data
+        if changed == top:
+            key = (previous[top], digits[top])
+            runs = self._top_runs.get(key) or self._top_runs.setdefault(key, self._dirty_runs(previous, digits, top))
+        else:
+            runs = self._dirty_runs(previous, digits, changed)
+        if runs:
+            segments = self._rows.encode_rows(self._strip(below, renderer._placement(top, digits[top]), runs))
+            if len(runs) == 1:
+                self._picture.replace(runs[0][0], segments)
+            else:
+                for first, stop in runs:
+                    self._picture.replace(first, segments[:stop - first])
+                    del segments[:stop - first]
+        return self._picture.tobytes()
+
+    def _dirty_runs(self, previous, digits, changed):
+        """Sorted, disjoint [first, stop) MCU row runs where the picture may
+        differ: under the old and the new layer of every slot that changed."""
+        spans = sorted(
+            placement.rows
+            for position in range(changed, len(digits)) if previous[position] != digits[position]
+            for placement in (self._renderer._placement(position, previous[position]),
+                              self._renderer._placement(position, digits[position]))
+            if placement.rows is not None
+        )
+        runs = []
+        for first, stop in spans:
+            if runs and first <= runs[-1][1]:
+                runs[-1][1] = max(runs[-1][1], stop)
+            else:
+                runs.append([first, stop])
+        return [tuple(run) for run in runs]
+
+    def _strip(self, below, top_placement, runs):
+        """The picture's pixels in ``runs``, stacked: ``below`` with the top
+        slot's layer. A new image; ``below`` is not modified."""
+        pieces = []
+        for first, stop in runs:
+            y0, y1 = first * jpeg_rows.MCU_SIZE, min(stop * jpeg_rows.MCU_SIZE, self._height)
+            piece = below.crop((0, y0, self._width, y1))
+            if top_placement.pixels is not None:  # paste clips what falls outside
+                piece.paste(top_placement.pixels, (top_placement.dest[0], top_placement.dest[1] - y0),
+                            top_placement.mask)
+            pieces.append(piece)
+        if len(pieces) == 1:
+            return pieces[0]
+        strip = Image.new("RGB", (self._width, sum(piece.height for piece in pieces)))
+        y = 0
+        for piece in pieces:
+            strip.paste(piece, (0, y))
+            y += piece.height
+        return strip
