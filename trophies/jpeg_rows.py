@@ -158,11 +158,18 @@ class RowCodec:
         """The row segments of ``strip``: MCU rows of a picture stacked in
         order, each 16 pixels high except a last row of the picture's own
         height if the strip holds it."""
-        height = strip.height
-        tail = height % MCU_SIZE
+        return self.split_strip(self.encode_strip(strip), strip.height)
+
+    def encode_strip(self, strip: Image.Image) -> bytes:
+        """``strip`` encoded as a JPEG of its own (see :meth:`encode_rows`)."""
+        tail = strip.height % MCU_SIZE
         if strip.width != self.width or (tail and tail != self._last_row_height):
-            raise RowSpliceError(f"a {strip.width}x{height} strip is not whole rows of this picture")
-        data = strip.tobytes("jpeg", self._encoder_args)
+            raise RowSpliceError(f"a {strip.width}x{strip.height} strip is not whole rows of this picture")
+        return strip.tobytes("jpeg", self._encoder_args)
+
+    def split_strip(self, data: bytes, height: int) -> list[bytes]:
+        """The row segments of a strip ``height`` pixels high encoded by
+        :meth:`encode_strip`, checked to fit this codec's pictures."""
         header = self._strip_headers.get(height) or self._strip_header(height)
         if not data.startswith(header) or not data.endswith(_EOI):
             raise RowSpliceError("the strip's tables differ from the picture's")
