@@ -20,16 +20,19 @@ Pillow 13 / libjpeg-turbo):
   statistics of the whole picture;
 * baseline (``progressive=False``): progressive scans code the picture's
   coefficients band by band, not row by row;
-* integer DCT: libjpeg's default, which Pillow gives no way to change.
+* integer DCT: libjpeg's default (JDCT_ISLOW); Pillow's encoder offers no
+  other, so it cannot change by accident.
 
 The last MCU row is padded by repeating the picture's bottom pixel row, so a
 strip that holds it must end at the picture's true bottom; every other row
 of a strip is whole. Rows need not be adjacent: a strip may stack any rows,
 in order, and its segments are still theirs.
 
-:class:`RowCodec` checks at construction that its encoder really produces
-independent rows (``spliceable``), so a setting or library change that breaks
-them is caught before any spliced file is written.
+:attr:`RowCodec.problem` encodes a noise picture whole and row by row, once,
+and says whether the rows really are independent; the engine asks before it
+splices, so a setting or a library change that breaks them is caught before
+any spliced file is written. Every strip is also checked to carry the
+picture's own tables.
 
 Only JPEG works this way: PNG's row filters and deflate window and WebP's
 prediction reach across rows, so the engine encodes those whole.
