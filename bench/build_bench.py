@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.engine_bench import (DEFAULT_LAYERS, ImageMagickMissing, load_averages, measure_engine,  # noqa: E402
-                                measure_floor, measure_imagemagick)
+                                measure_floor_and_engine, measure_imagemagick)
 from bench.engine_costs import measure_costs, report  # noqa: E402
 from k2site import redis_server  # noqa: E402
 
@@ -219,10 +219,9 @@ def main(argv=None):
 
 def run(args, site, scratch):
     print(f"load averages {load_averages()}")
-    floor = measure_floor(args.layers, args.workers, args.seconds, "JPEG")
+    floor, engine = measure_floor_and_engine(args.layers, args.workers, args.seconds, "JPEG")
     print(f"encode floor:        {floor['images_per_s']:>8,.0f} images/s  ({floor['ms_per_image']:.2f} ms/image/process, "
           "whole encodes of ready composites)")
-    engine = measure_engine(args.layers, args.workers, args.seconds, "JPEG")
     print(f"engine alone:        {engine['images_per_s']:>8,.0f} images/s  ({engine['ms_per_image']:.2f} ms/image/process; "
           f"{engine['images_per_s'] / floor['images_per_s']:.2f}x the floor, "
           f"{floor['cpu_ms_per_image'] / engine['cpu_ms_per_image']:.2f}x in CPU time per image)")

@@ -1,13 +1,15 @@
 """Render engine alone vs. the encode floor and ImageMagick, side by side in one run.
 
     .venv/bin/python bench/engine_bench.py [--layers DIR] [--workers N]
-        [--seconds S] [--im-count C] [--format JPEG|PNG|WEBP]
+        [--seconds S] [--rounds R] [--im-count C] [--format JPEG|PNG|WEBP]
 
 1. encode floor: N processes, each encoding ready composites of its range
    whole, for S seconds: what every image cost before JPEG row splicing.
 2. engine alone: N processes, each rendering (encoding, not writing) its own
    disjoint index range of the trophy for S seconds: the practical limit.
-   Then the engine / floor ratio and each worker's peak RSS.
+   The two alternate in R turns (S/R seconds each), so that other work on
+   shared cores weighs on both alike. Then the engine / floor ratio, in
+   images/s and in CPU time per image, and the workers' peak RSS.
 3. where an engine image's time goes (bench/engine_costs.py): composite,
    strip encode, splice, write, in one instrumented process.
 4. ImageMagick: one `convert` process per image compositing the same layers
@@ -17,8 +19,8 @@ Absolute figures move up to 2x between machines and days (and with whatever
 else runs: load averages are printed); the ratios from one run compare.
 
 The measuring functions are importable (bench/build_bench.py uses them):
-load_reference_slots, measure_engine, measure_floor, measure_imagemagick,
-find_imagemagick.
+load_reference_slots, measure_engine, measure_floor, measure_floor_and_engine,
+measure_imagemagick, find_imagemagick.
 """
 from __future__ import annotations
 
@@ -137,19 +139,30 @@ def _whole_encodes(pictures, fmt, deadline):
 def measure_engine(layers_dir=DEFAULT_LAYERS, workers=None, seconds=10.0, fmt="JPEG", out_dir=None) -> dict:
     """Images/s of the engine alone in ``workers`` processes (encode, no
     files; with ``out_dir``, also writing each image atomically there)."""
-    return _measure_workers(layers_dir, workers, seconds, fmt, out_dir, floor=False)
+    return _summary([_run_workers(layers_dir, workers, seconds, fmt, out_dir, floor=False)], fmt, layers_dir)
 
 
 def measure_floor(layers_dir=DEFAULT_LAYERS, workers=None, seconds=10.0, fmt="JPEG") -> dict:
     """Images/s of whole encodes of ready composites in ``workers``
     processes: the floor of any engine that encodes every picture whole."""
-    return _measure_workers(layers_dir, workers, seconds, fmt, None, floor=True)
+    return _summary([_run_workers(layers_dir, workers, seconds, fmt, None, floor=True)], fmt, layers_dir)
 
 
-def _measure_workers(layers_dir, workers, seconds, fmt, out_dir, floor) -> dict:
+def measure_floor_and_engine(layers_dir=DEFAULT_LAYERS, workers=None, seconds=10.0, fmt="JPEG",
+                             rounds=2) -> tuple[dict, dict]:
+    """Both, in ``rounds`` alternating turns of seconds/rounds each, so
+    that other work on shared cores weighs on both about alike."""
+    turns = {True: [], False: []}
+    for _ in range(rounds):
+        for floor in (True, False):
+            turns[floor].append(_run_workers(layers_dir, workers, seconds / rounds, fmt, None, floor))
+    return _summary(turns[True], fmt, layers_dir), _summary(turns[False], fmt, layers_dir)
+
+
+def _run_workers(layers_dir, workers, seconds, fmt, out_dir, floor) -> list[tuple]:
+    """[(images, wall s, bytes, peak RSS KB, CPU s)] of each worker."""
     workers = workers or os.cpu_count() or 1
-    radices = [len(paths) for _, paths in slot_files(layers_dir)]
-    total = count(radices)
+    total = count([len(paths) for _, paths in slot_files(layers_dir)])
     barrier, results = multiprocessing.Barrier(workers), multiprocessing.Queue()
     processes = [
         multiprocessing.Process(
@@ -163,9 +176,18 @@ def _measure_workers(layers_dir, workers, seconds, fmt, out_dir, floor) -> dict:
     outcomes = [results.get() for _ in processes]
     for process in processes:
         process.join()
+    return outcomes
+
+
+def _summary(turns, fmt, layers_dir) -> dict:
+    """One figure from the workers' outcomes of one or more turns."""
+    radices = [len(paths) for _, paths in slot_files(layers_dir)]
+    total = count(radices)
+    outcomes = [outcome for turn in turns for outcome in turn]
     images = sum(n for n, *_ in outcomes)
-    wall = max(elapsed for _, elapsed, *_ in outcomes)
+    wall = sum(max(elapsed for _, elapsed, *_ in turn) for turn in turns)
     rate = images / wall
+    workers = len(turns[0])
     return {
         "workers": workers,
         "format": fmt,
@@ -174,7 +196,7 @@ def _measure_workers(layers_dir, workers, seconds, fmt, out_dir, floor) -> dict:
         "images": images,
         "seconds": wall,
         "images_per_s": rate,
-        "ms_per_image": sum(elapsed / n * 1000 for n, elapsed, *_ in outcomes) / workers,
+        "ms_per_image": wall * workers / images * 1000,
         # CPU time moves less than wall time when other work shares the cores
         "cpu_ms_per_image": sum(cpu for *_, cpu in outcomes) / images * 1000,
         "projected_s": total / rate,
@@ -288,7 +310,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--layers", type=Path, default=DEFAULT_LAYERS)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--seconds", type=float, default=10.0, help="engine run time per worker")
+    parser.add_argument("--seconds", type=float, default=10.0, help="floor and engine run time each, per worker")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating floor/engine turns the seconds are cut into")
     parser.add_argument("--im-count", type=int, default=60, help="ImageMagick images per worker")
     parser.add_argument("--format", default="JPEG", type=str.upper, choices=list(FORMATS))
     args = parser.parse_args(argv)
@@ -298,9 +321,8 @@ def main(argv=None):
     factors = " x ".join(f"{n} {name}" for (name, _), n in zip(names, radices))
     print(f"layers {args.layers}: {factors} = {count(radices):,} combinations, {args.format}, {args.workers} workers")
     print(f"load averages {load_averages()}")
-    floor = measure_floor(args.layers, args.workers, args.seconds, args.format)
+    floor, engine = measure_floor_and_engine(args.layers, args.workers, args.seconds, args.format, args.rounds)
     print(_line(f"encode floor ({floor['images']:,} whole encodes)", floor))
-    engine = measure_engine(args.layers, args.workers, args.seconds, args.format)
     print(_line(f"engine alone ({engine['images']:,} images)", engine))
     print(f"ratio engine / encode floor: {engine['images_per_s'] / floor['images_per_s']:.2f}x images/s, "
           f"{floor['cpu_ms_per_image'] / engine['cpu_ms_per_image']:.2f}x in CPU time per image "
