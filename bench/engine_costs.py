@@ -6,8 +6,9 @@ One process renders the reference trophy from index 0 for S seconds, writing
 every image atomically as a build does, with timers wrapped around the
 engine's steps for the run (the engine itself carries no timing code):
 
-* composite: the slot levels below the top and the strips (or, for PNG and
-  WebP, the top layer pasted for a whole encode);
+* composite: the slot levels below the top and the strips, including the
+  pieces of a top-slot cycle encoded ahead (or, for PNG and WebP, the top
+  layer pasted for a whole encode);
 * strip encode: libjpeg encoding the dirty rows; whole encode: the first
   picture of a range (and every picture for PNG/WebP);
 * splice: checking and splitting a strip into rows, putting them in place,
@@ -67,7 +68,8 @@ def _timers(renderer, writer, spent):
     steps = [(renderer, "_composite", "composite"), (renderer, "_encode", "whole encode"),
              (writer, "write", "write")]
     if renderer.format == "JPEG":
-        steps += [(engine._SplicedJpeg, "_strip", "composite"), (renderer._rows, "encode_strip", "strip encode"),
+        steps += [(engine._SplicedJpeg, "_strip", "composite"), (engine._SplicedJpeg, "_cycle_strip", "composite"),
+                  (renderer._rows, "encode_strip", "strip encode"),
                   (renderer._rows, "split_strip", "splice"), (jpeg_rows.RowPicture, "replace", "splice"),
                   (jpeg_rows.RowPicture, "tobytes", "splice")]
     else:

@@ -21,4 +21,5 @@ def test_cost_breakdown(fmt, tmp_path):
 def test_timers_are_removed_afterwards(tmp_path):
     measure_costs(seconds=0.1, out_dir=tmp_path)
     assert engine._SplicedJpeg._strip.__qualname__ == "_SplicedJpeg._strip"
+    assert engine._SplicedJpeg._cycle_strip.__qualname__ == "_SplicedJpeg._cycle_strip"
     assert jpeg_rows.RowPicture.tobytes.__qualname__ == "RowPicture.tobytes"

@@ -147,8 +147,49 @@ def test_far_apart_changes_are_stacked_into_one_strip():
              SlotLayers((0, 0), [noisy(size, 13, (0, 0, 31, 99))]),
              SlotLayers((0, 70), [noisy((32, 30), 14, (0, 0, 31, 29)), noisy((32, 30), 15, (0, 20, 31, 29))])]
     renderer = Renderer(size, slots, "JPEG")
-    splicer = engine._SplicedJpeg(renderer)
+    splicer = engine._SplicedJpeg(renderer, renderer.total)
     assert splicer._dirty_runs([0, 0, 1], [1, 0, 0], 0) == [(0, 2), (4, 7)]
+    assert_all_whole(renderer, list(renderer.render_range(0, renderer.total)))
+
+
+def count_strips(monkeypatch, renderer):
+    strips = []
+    encode_rows = renderer._rows.encode_rows
+    monkeypatch.setattr(renderer._rows, "encode_rows", lambda strip: strips.append(strip.height) or encode_rows(strip))
+    return strips
+
+
+def test_a_top_slot_cycle_is_encoded_in_one_strip(reference, monkeypatch):
+    """Dense: per cycle of 19 engravings, one strip for the plate change (4-6
+    rows) and one of 18 pieces of 2 rows for the other 18 engravings."""
+    strips = count_strips(monkeypatch, reference)
+    rendered = list(reference.render_range(19, 19 * 11))  # a whole encode first; no colour change
+    assert len(strips) == 19 and set(strips[::2]) == {18 * 2 * 16} and max(strips[1::2]) <= 6 * 16
+    assert_all_whole(reference, rendered)
+
+
+def test_sparse_ranges_encode_no_cycle_ahead(reference, monkeypatch):
+    """A rebuild that skips every other image would waste pieces encoded
+    ahead: each image gets a strip of its own rows."""
+    strips = count_strips(monkeypatch, reference)
+    rendered = list(reference.render_range(19 * 40, 19 * 50, wanted=lambda index, _: index % 2 == 0))
+    assert len(strips) == len(rendered) - 1
+    assert_all_whole(reference, rendered)
+
+
+def test_cycles_with_skips_and_far_apart_top_layers():
+    """Pieces encoded ahead, then a skip inside the cycle, and top layers
+    too far apart for pieces to pay (each gets its own strip)."""
+    size = (40, 90)
+    near = [noisy((40, 12), seed, (0, 0, 39, 11)) for seed in range(20, 26)]
+    slots = [SlotLayers((0, 0), [noisy(size, 16, (0, 0, 39, 89)), noisy(size, 17, (0, 30, 39, 50))]),
+             SlotLayers((0, 33), near),
+             SlotLayers((0, 0), [noisy(size, 18, (0, 0, 39, 8)), noisy(size, 19, (0, 70, 39, 80)),
+                                 Image.new("RGBA", (1, 1))])]
+    renderer = Renderer(size, slots, "JPEG")
+    skip = {3, 4, 9, 20}
+    rendered = list(renderer.render_range(0, renderer.total, wanted=lambda index, _: index not in skip))
+    assert_all_whole(renderer, rendered)
     assert_all_whole(renderer, list(renderer.render_range(0, renderer.total)))
 
 
