@@ -313,6 +313,7 @@ class _SplicedJpeg:
         self._cycle_below = None  # what the cycle's pieces were made over (held: its identity is its own)
         self._cycle_run = None  # their MCU rows [first, stop)
         self._cycle = {}  # top digit -> its piece's segments
+        self._cycle_canvas = None  # the pieces' strip, kept: a new one costs more than its pastes
 
     def encode(self, below, previous, digits, changed, index) -> bytes:
         renderer, top = self._renderer, self._top
@@ -376,7 +377,10 @@ class _SplicedJpeg:
         its rows)."""
         y0, height = first * jpeg_rows.MCU_SIZE, (stop - first) * jpeg_rows.MCU_SIZE
         base = below.crop((0, y0, self._width, y0 + height))
-        strip = Image.new("RGB", (self._width, height * len(digits)))
+        size = (self._width, height * len(digits))
+        strip = self._cycle_canvas
+        if strip is None or strip.size != size:  # every pixel is pasted over: reuse it
+            strip = self._cycle_canvas = Image.new("RGB", size)
         for number, digit in enumerate(digits):
             strip.paste(base, (0, number * height))
             placement = self._placement_of_top(digit)
