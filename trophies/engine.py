@@ -43,10 +43,11 @@ Why it is fast (figures from one 2-core machine, 400x500 reference layers):
   alpha channel instead of uniting it).
 
 Measured per image and core (bench/engine_bench.py, reference trophy, 2
-processes on a shared 2-core machine): JPEG ~0.11 ms of CPU against ~0.6 ms
-for a whole encode of a ready composite (the floor before splicing), 5-6.5x
-in one run; of the engine's own time the strip encode is about 60%, the
-strip and level composites 20%, the splice 5%. PNG ~9 ms, WebP ~14 ms.
+processes on a 2-core machine shared with other test suites): JPEG ~0.07 ms
+of CPU against ~0.56 ms for a whole encode of a ready composite (the floor
+before splicing), 7.7-8.9x in CPU time and 7.3-14x in images/s in one run;
+of the engine's own time the strip encode is about half, the level and
+strip composites a third, the splice 6%. PNG ~9 ms, WebP ~14 ms.
 
 Encoder settings (fixed: output bytes feed fingerprints, see ENGINE_VERSION):
 
