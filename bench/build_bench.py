@@ -3,8 +3,11 @@
     .venv/bin/python bench/build_bench.py [--layers DIR] [--workers N] [--full]
 
 Prints, measured on this machine in this run:
-1. engine alone in N processes (images/s: the practical limit);
-   the same with each image written atomically to disk, as a build does;
+1. the encode floor (whole JPEG encodes of ready composites) and the engine
+   alone in N processes (images/s: the practical limit), their ratio, and
+   where an engine image's time goes (composite, strip encode, splice,
+   write); the engine with each image written atomically to disk, as a
+   build does;
 2. the full pipeline: `k2 build` -> RQ -> locks -> atomic files -> done, with
    N real render workers and the web server, on a trophy made from the same
    layers (3 x 6 x 5 x 15 x 19 = 25,650; with --full the whole `classic`,
@@ -34,8 +37,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.engine_bench import (DEFAULT_LAYERS, ImageMagickMissing, measure_engine,  # noqa: E402
-                                measure_imagemagick)
+from bench.engine_bench import (DEFAULT_LAYERS, ImageMagickMissing, load_averages, measure_engine,  # noqa: E402
+                                measure_floor_and_engine, measure_imagemagick)
+from bench.engine_costs import measure_costs, report  # noqa: E402
 from k2site import redis_server  # noqa: E402
 
 PASSWORD = "bench-password-1"
@@ -215,8 +219,14 @@ def main(argv=None):
 
 
 def run(args, site, scratch):
-    engine = measure_engine(args.layers, args.workers, args.seconds, "JPEG")
-    print(f"engine alone:        {engine['images_per_s']:>8,.0f} images/s  ({engine['ms_per_image']:.2f} ms/image/process)")
+    print(f"load averages {load_averages()}")
+    floor, engine = measure_floor_and_engine(args.layers, args.workers, args.seconds, "JPEG")
+    print(f"encode floor:        {floor['images_per_s']:>8,.0f} images/s  ({floor['ms_per_image']:.2f} ms/image/process, "
+          "whole encodes of ready composites)")
+    print(f"engine alone:        {engine['images_per_s']:>8,.0f} images/s  ({engine['ms_per_image']:.2f} ms/image/process; "
+          f"{engine['images_per_s'] / floor['images_per_s']:.2f}x the floor, "
+          f"{floor['cpu_ms_per_image'] / engine['cpu_ms_per_image']:.2f}x in CPU time per image)")
+    print(report(measure_costs(args.layers, min(args.seconds, 5.0), "JPEG", scratch)))
     with_files = measure_engine(args.layers, args.workers, args.seconds, "JPEG", out_dir=scratch)
     print(f"engine + file writes:{with_files['images_per_s']:>8,.0f} images/s  "
           f"({with_files['images_per_s'] / engine['images_per_s']:.0%} of engine alone: atomic writes, no RQ)")
@@ -235,6 +245,7 @@ def run(args, site, scratch):
     print(f"pipeline / engine:   {pipeline['images_per_s'] / engine['images_per_s']:>8.0%}   "
           f"(pipeline / engine + file writes: {pipeline['images_per_s'] / with_files['images_per_s']:.0%})")
     print(f"worker peak RSS:     {pipeline['worker_peak_mb']:>8.0f} MB per process")
+    print(f"load averages {load_averages()}")
     print(f"web RSS:             {pipeline['web_mb_before']:>8.0f} MB before, {pipeline['web_mb_after']:.0f} MB after "
           f"{pipeline['polls']} status polls during the build")
     if args.full:

@@ -6,6 +6,7 @@ from PIL import Image, ImageDraw
 
 from trophies.combinations import digits_of
 from trophies.engine import (
+    ENCODER_OPTIONS,
     ENGINE_VERSION,
     FORMATS,
     Renderer,
@@ -119,7 +120,7 @@ def test_jpeg_is_the_composite_over_white(slots):
         # alpha_composite by at most one unit; anything wrong is far larger.
         assert max(abs(a - b) for a, b in zip(picture.tobytes(), expected)) <= 1, index
         out = io.BytesIO()
-        picture.save(out, "JPEG", quality=85)
+        picture.save(out, "JPEG", **ENCODER_OPTIONS["JPEG"])
         assert out.getvalue() == data
 
 
