@@ -88,7 +88,9 @@ def test_the_urls_the_page_computes_serve_the_rendered_pictures(client, four_slo
     for index in range(plan.total):
         assert client.get("/t/four/image", choice_query(plan, index)).status_code == 302
     renderer, _ = load_renderer(plan)
-    urls = js_image_urls(storefront.configurator(plan), digits)
+    data = storefront.configurator(plan)
+    assert (data["slug"], data["name"], data["width"], data["height"]) == ("four", "Four", 400, 500)
+    urls = js_image_urls(data, digits)
     assert len(set(urls)) == plan.total
     for url, combination in zip(urls, digits):
         response = client.get(url)
