@@ -160,7 +160,8 @@ def render_chunk(chunk_id, job_id="", worker=""):
         state=Chunk.RUNNING, attempts=chunk.attempts + 1, started_at=now, job_id=job_id or chunk.job_id,
         worker=worker or f"{socket.gethostname()}:{os.getpid()}", error="",
     )
-    Build.objects.filter(pk=build.pk, state=Build.QUEUED).update(state=Build.RUNNING, started_at=now)
+    if Build.objects.filter(pk=build.pk, state=Build.QUEUED).update(state=Build.RUNNING, started_at=now):
+        notify_watchers(build.pk)
 
     began = time.monotonic()
     renderer, layout = load_renderer(plan_of(build), chunk.start, chunk.stop,
@@ -232,7 +233,8 @@ def finish_if_complete(build_id):
         state = Build.CANCELLED
     else:
         state = Build.DONE
-    Build.objects.filter(pk=build_id, state__in=Build.ACTIVE).update(state=state, finished_at=timezone.now())
+    if Build.objects.filter(pk=build_id, state__in=Build.ACTIVE).update(state=state, finished_at=timezone.now()):
+        notify_watchers(build_id)
     return state
 
 
@@ -263,7 +265,17 @@ def cancel_build(build):
     Build.objects.filter(pk=build.pk, state__in=Build.ACTIVE).update(
         state=Build.CANCELLED, finished_at=timezone.now())
     store_final_counts(build.pk)
+    notify_watchers(build.pk)
     return True
+
+
+def notify_watchers(build_id):
+    """A state change reaches event streams and `k2 build --wait` at once;
+    if Redis cannot tell them, they still see it on their next check."""
+    try:
+        progress.announce(build_id)
+    except Exception:
+        log.warning("build %s: watchers could not be told of a state change", build_id, exc_info=True)
 
 
 def store_final_counts(build_id):
@@ -290,4 +302,5 @@ def retry_failed_chunks(build):
             Build.objects.filter(pk=build.pk).update(state=Build.FAILED, finished_at=timezone.now())
             store_final_counts(build.pk)
             raise BuildUnavailable(f"build {build.pk} could not be queued again ({type(error).__name__}: {error})") from error
+    notify_watchers(build.pk)
     return len(chunks)
