@@ -72,3 +72,44 @@ class EventStream:
 
     def close(self):
         self.response.close()
+
+
+class InProcessServer:
+    """The same ASGI application under uvicorn in a thread of this process,
+    so a test can lower the stream's constants and look at the hub."""
+
+    def __init__(self):
+        import threading
+
+        import uvicorn
+
+        from k2site.asgi import application
+
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=self.port,
+                                                    log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_until(lambda: self.server.started, timeout=30, message="uvicorn to start")
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def read_until(response, marker, limit=1 << 16):
+    """The raw bytes of a stream from where the last call stopped up to and
+    including ``marker`` (a response can be iterated only once: keep the iterator)."""
+    if not hasattr(response, "k2_chunks"):
+        response.k2_chunks, response.k2_left = response.iter_content(chunk_size=None), b""
+    seen, response.k2_left = response.k2_left, b""
+    while marker not in seen and len(seen) < limit:
+        chunk = next(response.k2_chunks, None)
+        if chunk is None:
+            return seen
+        seen += chunk
+    if marker in seen:
+        cut = seen.index(marker) + len(marker)
+        seen, response.k2_left = seen[:cut], seen[cut:]
+    return seen
