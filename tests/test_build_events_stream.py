@@ -77,3 +77,21 @@ def test_a_watcher_who_leaves_is_forgotten(web, watch):
     response.close()
     wait_until(lambda: not any(watch.build.pk in hub.feeds for hub in build_feeds._hubs.values()),
                timeout=10, message="the feed to be dropped")
+
+
+def test_a_stall_reaches_the_stream_without_any_count_moving(watch, monkeypatch, settings):
+    from django.utils import timezone
+
+    from trophies.models import Build, Chunk
+    from trophies.services import build_status
+
+    monkeypatch.setattr(build_feeds, "RECHECK_S", 0.2)
+    monkeypatch.setattr(build_status, "workers_alive", lambda build: True)
+    settings.K2_STALL_AFTER_S = 1
+    build = watch.build
+    Build.objects.filter(pk=build.pk).update(state=Build.RUNNING, started_at=timezone.now())
+    build.chunks.update(state=Chunk.RUNNING, worker="k2-worker-on-a-lock")
+    response = watch()
+    assert b'"stalled_since": null' in read_until(response, b"}\n\n")
+    seen = read_until(response, b'"stalled_since": "')
+    assert b'"stalled_since": "' in seen

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 MIN_INTERVAL_S = 0.25     # the status at most 4 times a second
 FALLBACK_POLL_S = 2.0     # while Redis pub/sub is down, feeds look this often
+RECHECK_S = 5.0           # a stall is the absence of news: look without news this often
 RECONNECT_S = 1.0
 
 
@@ -32,6 +33,7 @@ class Snapshot:
     version: int
     data: str             # the JSON of GET /api/builds/N/, or "" when the build is gone
     settled: bool
+    stalled_since: str = None
 
 
 def load_snapshot(build_id):
@@ -43,9 +45,16 @@ def load_snapshot(build_id):
         if build is None:
             return Snapshot(version, "", True)
         status = status_of(build)
-        return Snapshot(version, json.dumps(status), status["state"] not in Build.ACTIVE)
+        return Snapshot(version, json.dumps(status), status["state"] not in Build.ACTIVE, status["stalled_since"])
     finally:
         close_old_connections()
+
+
+def announce_quietly(build_id):
+    try:
+        progress.announce(build_id)
+    except Exception:  # Redis is down: the feeds poll, they will see it anyway
+        log.warning("build %s: a stall change could not be announced", build_id, exc_info=True)
 
 
 class BuildFeed:
@@ -67,7 +76,7 @@ class BuildFeed:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                await asyncio.wait_for(self.dirty.wait(), None if self.hub.listening else FALLBACK_POLL_S)
+                await asyncio.wait_for(self.dirty.wait(), RECHECK_S if self.hub.listening else FALLBACK_POLL_S)
             except TimeoutError:
                 pass
             self.dirty.clear()
@@ -78,7 +87,12 @@ class BuildFeed:
                 await asyncio.sleep(FALLBACK_POLL_S)
                 self.dirty.set()
                 continue
-            self.snapshot = snapshot
+            previous, self.snapshot = self.snapshot, snapshot
+            if previous is not None and snapshot.version == previous.version:
+                if snapshot.stalled_since != previous.stalled_since:
+                    # Stalled or moving again with no count changed: a new version tells every process.
+                    await loop.run_in_executor(None, announce_quietly, self.build_id)
+                continue
             woken, self.changed = self.changed, asyncio.Event()
             woken.set()
             await asyncio.sleep(MIN_INTERVAL_S)

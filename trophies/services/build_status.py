@@ -8,7 +8,7 @@ from django.utils import timezone
 from rq import Worker
 
 from trophies.models import Build, Chunk
-from trophies.services import progress
+from trophies.services import progress, stalls
 
 PAST_RUNS = 10
 
@@ -61,7 +61,10 @@ def stalled_since(build, now=None):
     since = max(build.started_at, datetime.fromtimestamp(moved, dt_timezone.utc)) if moved else build.started_at
     if (now - since).total_seconds() < settings.K2_STALL_AFTER_S:
         return None
-    return since if workers_alive(build) else None
+    if not workers_alive(build):
+        return None
+    stalls.report_once(build, since)
+    return since
 
 
 def workers_alive(build):

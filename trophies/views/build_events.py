@@ -24,6 +24,7 @@ from types import SimpleNamespace
 from django.conf import settings
 from django.contrib import auth
 from django.db import close_old_connections
+from django.http import HttpResponse
 
 from trophies.models import Build
 from trophies.services import build_feeds
@@ -81,6 +82,13 @@ async def stream(feed, last_event_id):
             sent = snapshot.version
         if not await feed.next_snapshot(HEARTBEAT_S):
             yield b": heartbeat\n\n"
+
+
+def unavailable(request, build_id):
+    """Django's route of the same URL, reached only when the site is served
+    without k2site.asgi (runserver, WSGI): pages fall back to polling."""
+    return HttpResponse("build events need the ASGI server (k2 serve)\n", status=503,
+                        content_type="text/plain; charset=utf-8")
 
 
 async def plain(send, status, text):
