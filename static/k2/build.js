@@ -62,9 +62,12 @@
     }
   }
   function drawPast(s) {
-    var flag = document.getElementById("k2-pace");
-    if (!flag || !s.past) return;
-    var pace = s.pace || "";
+    // The same rule as services/build_history.pace: outside [best, slowest] of past runs.
+    var flag = document.getElementById("k2-pace"), box = document.getElementById("k2-past");
+    if (!s.past || s.eta_s === null && ACTIVE.indexOf(s.state) >= 0) return;
+    var expected = s.elapsed_s + (s.eta_s || 0), slowest = parseFloat(box.dataset.slowestS);
+    var pace = expected < s.past.best_duration_s ? "faster" : (expected > slowest ? "slower" : "");
+    field("expected", duration(expected));
     flag.textContent = pace ? pace + " than past runs" : "";
     flag.className = "k2-badge k2-pace-" + (pace || "none");
     flag.hidden = !pace;

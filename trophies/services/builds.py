@@ -19,7 +19,7 @@ from rq import Callback, Retry
 
 from locks import LockTimeout, exclusive, shared
 from trophies.models import Build, Chunk
-from trophies.services import plans, progress
+from trophies.services import build_history, plans, progress
 from trophies.services.renderer import load_renderer
 from trophies.services.renders import AtomicWriter, ExistingFiles
 
@@ -234,6 +234,7 @@ def finish_if_complete(build_id):
     else:
         state = Build.DONE
     if Build.objects.filter(pk=build_id, state__in=Build.ACTIVE).update(state=state, finished_at=timezone.now()):
+        build_history.store_figures(build_id)
         notify_watchers(build_id)
     return state
 
@@ -265,6 +266,7 @@ def cancel_build(build):
     Build.objects.filter(pk=build.pk, state__in=Build.ACTIVE).update(
         state=Build.CANCELLED, finished_at=timezone.now())
     store_final_counts(build.pk)
+    build_history.store_figures(build.pk)
     notify_watchers(build.pk)
     return True
 

@@ -93,7 +93,9 @@ def record(build_id, chunk_number, counts, moved=True):
     if moved:
         pipe.set(moved_key(build_id), f"{time.time():.3f}", ex=ACTIVE_TTL_S)
     pipe.hset(counters_key(build_id), mapping=mapping)
-    pipe.zadd(samples_key(build_id), {f"{chunk_number}:{time.time():.3f}:{sum(counts.values())}": time.time()})
+    # "chunk:time:done:rendered": rates count rendering apart from (nearly free) skipping.
+    member = f"{chunk_number}:{time.time():.3f}:{sum(counts.values())}:{counts['rendered']}"
+    pipe.zadd(samples_key(build_id), {member: time.time()})
     pipe.expire(counters_key(build_id), ACTIVE_TTL_S)
     pipe.expire(samples_key(build_id), ACTIVE_TTL_S)
     if moved:

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from trophies.models import Build, Trophy
-from trophies.services import builds, plans, stalls
+from trophies.services import build_history, builds, plans, stalls
 from trophies.services.build_activity import activity as build_activity
 from trophies.services.build_status import status_of
 from trophies.services.gallery import gallery_page
@@ -37,7 +37,11 @@ def _moment(iso):
 @require_GET
 @staff_page
 def build_list(request):
-    paginator = Paginator(Build.objects.select_related("trophy"), BUILDS_PER_PAGE)
+    listed = Build.objects.select_related("trophy")
+    trophy_filter = request.GET.get("trophy", "")
+    if trophy_filter:  # a trophy's builds page
+        listed = listed.filter(trophy__slug=trophy_filter)
+    paginator = Paginator(listed, BUILDS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
     rows = []
     for build in page.object_list:
@@ -49,7 +53,8 @@ def build_list(request):
     running = {build.trophy_id: build for build in Build.objects.filter(state__in=Build.ACTIVE).order_by("id")}
     trophies = [{"trophy": t, "combinations_text": f"{current[t.pk].total:,}", "running": running.get(t.pk)}
                 for t in all_trophies]
-    return render(request, "trophies/builds/list.html", {"rows": rows, "page": page, "trophies": trophies})
+    return render(request, "trophies/builds/list.html", {"rows": rows, "page": page, "trophies": trophies,
+                                                         "trophy_filter": trophy_filter})
 
 
 @require_POST
@@ -84,8 +89,17 @@ def build_page(request, build_id):
     return render(request, "trophies/builds/detail.html", {
         "build": build, "status": status, "activity": build_activity(build),
         "stall": stalls.details(build, _moment(status["stalled_since"])),
+        "comparison": _comparison(build, status),
         "gallery": gallery, "filter_fields": filter_fields, "filter_query": query,
     })
+
+
+def _comparison(build, status):
+    slowest = build_history.slowest_duration_s(build)
+    runs = [{"build": past, "figures": build_history.figures_of(past)}
+            for past in build_history.past_builds(build.trophy_id, before=build.pk)]
+    return {"past": status["past"], "slowest_s": slowest, "pace": build_history.pace(status, slowest),
+            "expected_s": status["elapsed_s"] + (status["eta_s"] or 0), "runs": runs}
 
 
 @require_GET
