@@ -234,8 +234,7 @@ def finish_if_complete(build_id):
     else:
         state = Build.DONE
     if Build.objects.filter(pk=build_id, state__in=Build.ACTIVE).update(state=state, finished_at=timezone.now()):
-        build_history.store_figures(build_id)
-        notify_watchers(build_id)
+        on_settled(build_id)
     return state
 
 
@@ -266,9 +265,14 @@ def cancel_build(build):
     Build.objects.filter(pk=build.pk, state__in=Build.ACTIVE).update(
         state=Build.CANCELLED, finished_at=timezone.now())
     store_final_counts(build.pk)
-    build_history.store_figures(build.pk)
-    notify_watchers(build.pk)
+    on_settled(build.pk)
     return True
+
+
+def on_settled(build_id):
+    """The build's figures for later comparison, then the news."""
+    build_history.store_figures(build_id)
+    notify_watchers(build_id)
 
 
 def notify_watchers(build_id):
