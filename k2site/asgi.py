@@ -7,6 +7,15 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "k2site.settings")
+
+from django.conf import settings  # noqa: E402
+
+# Sync views run in a new thread per request under ASGI, so a persistent
+# connection is never reused, only kept open until its age runs out: one
+# more open connection per request (Django's docs: disable them under ASGI).
+for database in settings.DATABASES.values():
+    database["CONN_MAX_AGE"] = 0
+
 django_application = get_asgi_application()  # sets Django up before the imports below
 
 from trophies.views import build_events  # noqa: E402

@@ -1,6 +1,7 @@
 """GET /api/builds/N/events served as `k2 serve` serves it, read by a real
 SSE client: status pushed through Redis, resume, the final event."""
 import json
+import os
 
 import pytest
 
@@ -105,3 +106,49 @@ def test_only_staff_sessions_may_watch(web, queued_build, django_user_model):
     url = f"{web.base}/api/builds/{queued_build.pk}/events"
     assert requests.get(url, timeout=10).status_code == 403
     assert requests.get(url, cookies=session_cookie(shopper), timeout=10).status_code == 403
+
+
+def database_files_open(server):
+    """Open file descriptors of the web server's processes on the test database."""
+    from django.db import connection
+
+    name = str(connection.settings_dict["NAME"])
+    pids = [server.process.pid] + [int(p) for p in open(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read().split()]
+    count = 0
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    count += os.readlink(f"/proc/{pid}/fd/{fd}") == name
+                except OSError:
+                    pass
+        except FileNotFoundError:
+            pass
+    return count
+
+
+@pytest.mark.slow
+def test_the_rest_of_the_site_works_under_it_and_leaks_no_database_connection(web, staff_cookie, queued_build):
+    import requests
+
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("counts open files of the SQLite database")
+    def load(times):
+        with requests.Session() as session:
+            session.cookies.update(staff_cookie)
+            for _ in range(times):
+                assert session.get(f"{web.base}/api/builds/{queued_build.pk}/", timeout=10).json()["id"] == queued_build.pk
+                assert session.get(f"{web.base}/studio/builds/", timeout=10).status_code == 200
+        for _ in range(times // 2):
+            stream = EventStream(web.base, queued_build.pk, staff_cookie)
+            stream.next()
+            stream.close()
+        return database_files_open(web)
+
+    after_some = load(20)
+    after_many = load(60)
+    # Each request's thread closed its connection: what stays open is the
+    # thread pools' few, and it does not grow with the requests served.
+    assert after_many <= after_some + 2, (after_some, after_many)
