@@ -27,7 +27,11 @@ class WebServer:
         self.process = subprocess.Popen(web_command("127.0.0.1", self.port), cwd=ROOT,
                                         env=child_environment(data_dir), stdout=self.log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
-        wait_until(self.answers, timeout=60, interval=0.1, message="the web server to answer")
+        try:
+            wait_until(self.answers, timeout=60, interval=0.1, message="the web server to answer")
+        except BaseException:  # the fixture's teardown will not run: leave no server behind
+            self.stop()
+            raise
 
     def answers(self):
         if self.process.poll() is not None:
