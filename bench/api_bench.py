@@ -3,7 +3,7 @@
     .venv/bin/python bench/api_bench.py [--layers DIR] [--seconds S]
         [--saturation-seconds S] [--clients 50] [--worker-nice N]
 
-The site runs as `make run` runs it: gunicorn with 2 processes x 4 threads,
+The site runs as `make run` runs it: gunicorn with 2 uvicorn worker processes,
 2 render workers (niced like k2site.supervisor does), the embedded Redis,
 SQLite, in a throwaway K2_DATA_DIR on loopback. A staff session polls.
 
@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.build_bench import Site, csrf, free_port, login  # noqa: E402
 from bench.engine_bench import DEFAULT_LAYERS  # noqa: E402
-from k2site.supervisor import WORKER_NICE  # noqa: E402
+from k2site.supervisor import WORKER_NICE, web_command  # noqa: E402
 
 WRK = os.environ.get("K2_WRK", "/usr/bin/wrk")
 TARGET_P99_MS = 25.0
@@ -62,8 +62,7 @@ class WebSite(Site):
                 cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 preexec_fn=niced))
         self.web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "k2site.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", "2", "--threads", "4", "--timeout", "60"],
+            web_command("127.0.0.1", port),
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.host, self.port = "127.0.0.1", port
         self.base = f"http://127.0.0.1:{port}"

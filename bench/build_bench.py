@@ -169,10 +169,11 @@ def measure_pipeline(site, slug):
                                      headers={"X-CSRFToken": csrf(site), "Referer": site.base + "/"})
     started = time.perf_counter()
     build = json.load(site.session.open(request))
-    worker_peak, polls = 0, 0
+    worker_peak, polls, etas = 0, 0, []
     while True:
         status = json.load(site.session.open(f"{site.base}{build['url']}"))
         polls += 1
+        etas.append((time.perf_counter(), status["percent"], status["eta_s"]))
         for worker in site.workers:
             for pid in [worker.pid, *descendants(worker.pid)]:
                 worker_peak = max(worker_peak, rss_kb(pid))
@@ -183,7 +184,22 @@ def measure_pipeline(site, slug):
     web_after = rss_kb(site.web.pid) + sum(rss_kb(p) for p in descendants(site.web.pid))
     return {"status": status, "seconds": seconds, "images_per_s": status["done"] / seconds,
             "worker_peak_mb": worker_peak / 1024, "web_mb_before": web_before / 1024,
-            "web_mb_after": web_after / 1024, "polls": polls}
+            "web_mb_after": web_after / 1024, "polls": polls, "eta_errors": eta_errors(etas, started + seconds)}
+
+
+ETA_CHECKPOINTS = (10, 25, 50)
+
+
+def eta_errors(etas, finished):
+    """{percent: (ETA shown, time that in fact remained, error)} at the first
+    poll at or past each checkpoint; error = shown / remained - 1."""
+    errors = {}
+    for checkpoint in ETA_CHECKPOINTS:
+        poll = next(((at, eta) for at, percent, eta in etas if percent >= checkpoint and eta is not None), None)
+        if poll:
+            remained = max(finished - poll[0], 1e-3)
+            errors[checkpoint] = (poll[1], remained, poll[1] / remained - 1)
+    return errors
 
 
 def csrf(site):
@@ -250,6 +266,10 @@ def run(args, site, scratch):
           f"{pipeline['polls']} status polls during the build")
     if args.full:
         print(f"classic built in     {pipeline['seconds']:>8.1f} s (target <= 120 s)")
+        for checkpoint in ETA_CHECKPOINTS:
+            shown = pipeline["eta_errors"].get(checkpoint)
+            print(f"ETA at {checkpoint:>2}%:         " + (f"{shown[0]:>8.1f} s shown, {shown[1]:.1f} s remained: "
+                  f"{shown[2]:+.0%} (target within 15%)" if shown else "not seen"))
     try:
         magick = measure_imagemagick(args.layers, args.workers, args.im_count, "JPEG", out_dir=scratch)
     except ImageMagickMissing as missing:

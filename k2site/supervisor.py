@@ -41,6 +41,16 @@ def worker_environment():
     return env
 
 
+def web_command(host, port):
+    """gunicorn with uvicorn workers: an event stream is a coroutine, not a
+    thread (README "Serving"); sync views still run in threads."""
+    return [sys.executable, "-m", "gunicorn", "k2site.asgi:application",
+            "--worker-class", "uvicorn_worker.UvicornWorker",
+            "--bind", f"{host}:{port}", "--workers", "2",
+            "--max-requests", "5000", "--max-requests-jitter", "500",
+            "--access-logfile", "-", "--timeout", "60", "--graceful-timeout", "5"]
+
+
 class Supervisor:
     def __init__(self, out=sys.stdout):
         self.out = out
@@ -70,10 +80,7 @@ class Supervisor:
 
     def start_web(self):
         host, port = settings.K2_BIND
-        command = [sys.executable, "-m", "gunicorn", "k2site.wsgi:application",
-                   "--bind", f"{host}:{port}", "--workers", "2", "--threads", "4",
-                   "--max-requests", "5000", "--max-requests-jitter", "500",
-                   "--access-logfile", "-", "--timeout", "60"]
+        command = web_command(host, port)
         self.web = subprocess.Popen(command, env=dict(os.environ, REDIS_URL=settings.REDIS_URL),
                                     preexec_fn=die_with_parent, start_new_session=True,
                                     stdin=subprocess.DEVNULL, cwd=settings.BASE_DIR)

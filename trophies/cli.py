@@ -8,8 +8,8 @@ from django.core.management.base import CommandError
 from trophies.models import Build, Trophy
 from trophies.services import builds
 from trophies.services.build_status import status_of
+from trophies.services.build_watch import BuildWatch
 
-POLL_S = 0.5
 LOG_EVERY_S = 5
 BAR_WIDTH = 30
 
@@ -47,8 +47,16 @@ def build_command(slug, wait, out, confirm_disk=False):
 
 
 def wait_for(build, out):
+    """Redraw on the build's news from Redis (polling when pub/sub fails)."""
+    with BuildWatch(build.pk) as watch:
+        return _follow(build, out, watch)
+
+
+def _follow(build, out, watch):
     interactive = sys.stdout.isatty()
     last_line, next_log = "", 0.0
+    if not watch.live:
+        out.write("live updates unavailable, refreshing every 0.5 s")
     while True:
         build.refresh_from_db()
         status = status_of(build)
@@ -62,7 +70,7 @@ def wait_for(build, out):
         last_line = line
         if not build.is_active:
             break
-        time.sleep(POLL_S)
+        watch.wait()
     if interactive:
         out.write("")
     out.write(f"Build {build.pk} {build.state}: {status['rendered']:,} rendered, {status['skipped']:,} skipped, "

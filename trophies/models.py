@@ -133,6 +133,11 @@ class Build(models.Model):
     rendered = models.PositiveBigIntegerField(null=True, blank=True)
     skipped = models.PositiveBigIntegerField(null=True, blank=True)
     failed = models.PositiveBigIntegerField(null=True, blank=True)
+    # Figures of the settled run (services/build_history.py), compared with
+    # later runs of the trophy: wall time, and rendered images per second
+    # (skipped ones cost almost nothing, so they would flatter the rate).
+    duration_s = models.FloatField(null=True, blank=True)
+    render_rate_per_s = models.FloatField(null=True, blank=True)
     # The trophy as it was when the build started (services.plans.Plan): what
     # every chunk renders, whatever is edited meanwhile.
     plan = models.JSONField(null=True, blank=True, editable=False)

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from trophies.views import api, builds_api, home, studio_preview
+from trophies.views import api, build_events, builds_api, home, studio_preview
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/trophies/<slug:slug>/", api.trophy_detail, name="api-trophy"),
     path("api/trophies/<slug:slug>/builds/", builds_api.start, name="api-build-start"),
     path("api/builds/<int:build_id>/", builds_api.detail, name="api-build"),
+    path("api/builds/<int:build_id>/events", build_events.unavailable, name="api-build-events"),
     path("api/builds/<int:build_id>/cancel/", builds_api.cancel, name="api-build-cancel"),
     path("api/builds/<int:build_id>/retry/", builds_api.retry, name="api-build-retry"),
     path("studio/trophies/<slug:slug>/preview/", studio_preview.trophy_preview, name="studio-trophy-preview"),

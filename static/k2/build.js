@@ -1,5 +1,7 @@
-/* The build page: progress every second from /api/builds/N/, workers and
-   failed chunks and the throughput chart every 2 s, until the build ends.
+/* The build page: progress pushed by /api/builds/N/events (Server-Sent
+   Events; the browser resumes with Last-Event-ID after a drop). When the
+   stream cannot be opened, it polls /api/builds/N/ every second and says so.
+   Workers, failed chunks and the throughput chart every 2 s until the end.
    Cancel and retry are JSON POSTs carrying X-CSRFToken. Text from the
    server goes in with textContent only. */
 (function () {
@@ -9,6 +11,8 @@
   var urls = root.dataset, csrf = root.dataset.csrf;
   var bar = document.getElementById("k2-progress");
   var message = document.getElementById("k2-message");
+  var live = document.getElementById("k2-live");
+  var POLL_MS = 1000;
   var ACTIVE = ["queued", "running"];
   var active = ACTIVE.indexOf(document.getElementById("k2-state").textContent.trim()) >= 0;
 
@@ -44,6 +48,29 @@
     state.textContent = s.state;
     state.className = "k2-badge k2-state-" + s.state;
     active = ACTIVE.indexOf(s.state) >= 0;
+    drawStall(s);
+    drawPast(s);
+  }
+
+  function clock(iso) { return new Date(iso).toLocaleTimeString(); }
+  function drawStall(s) {
+    var box = document.getElementById("k2-stalled");
+    box.hidden = !s.stalled_since;
+    if (s.stalled_since) {
+      document.getElementById("k2-stalled-since").textContent = clock(s.stalled_since);
+      document.getElementById("k2-stalled-for").textContent = duration((Date.now() - Date.parse(s.stalled_since)) / 1000);
+    }
+  }
+  function drawPast(s) {
+    // The same rule as services/build_history.pace: outside [best, slowest] of past runs.
+    var flag = document.getElementById("k2-pace"), box = document.getElementById("k2-past");
+    if (!s.past || s.eta_s === null && ACTIVE.indexOf(s.state) >= 0) return;
+    var expected = s.elapsed_s + (s.eta_s || 0), slowest = parseFloat(box.dataset.slowestS);
+    var pace = expected < s.past.best_duration_s ? "faster" : (expected > slowest ? "slower" : "");
+    field("expected", duration(expected));
+    flag.textContent = pace ? pace + " than past runs" : "";
+    flag.className = "k2-badge k2-pace-" + (pace || "none");
+    flag.hidden = !pace;
   }
 
   function cell(tr, text, className) {
@@ -83,6 +110,11 @@
       details.appendChild(summary); details.appendChild(pre); list.appendChild(details);
     });
     document.getElementById("k2-failed").hidden = !a.failed_chunks.length;
+    if (a.involved) {
+      document.getElementById("k2-stalled-involved").textContent =
+        "chunks " + (a.involved.chunks.map(function (n) { return "#" + n; }).join(", ") || "-") +
+        " on workers " + (a.involved.workers.join(", ") || "-");
+    }
     document.getElementById("k2-cancel").hidden = !a.can_cancel;
     document.getElementById("k2-retry").hidden = !a.can_retry;
   }
@@ -110,13 +142,41 @@
     document.getElementById("k2-chart-end").textContent = duration(t.duration_s);
   }
 
+  function finished() {
+    pollDetails(false);
+    message.textContent = "Build finished. Reload the page to refresh the gallery.";
+  }
   function pollStatus() {
     var wasActive = active;
     getJSON(urls.statusUrl).then(drawStatus).catch(function (e) { message.textContent = "Progress unavailable (" + e.message + ")"; })
       .finally(function () {
-        if (active) setTimeout(pollStatus, 1000);
-        else if (wasActive) { pollDetails(false); message.textContent = "Build finished. Reload the page to refresh the gallery."; }
+        if (active) setTimeout(pollStatus, POLL_MS);
+        else if (wasActive) finished();
       });
+  }
+  function fallBackToPolling() {
+    live.textContent = "live updates unavailable, refreshing every " + POLL_MS / 1000 + " s";
+    live.classList.add("k2-warning");
+    pollStatus();
+  }
+  function follow() {
+    if (!window.EventSource) return fallBackToPolling();
+    var source = new EventSource(urls.eventsUrl), opened = false;
+    source.onopen = function () { opened = true; live.textContent = "live"; live.classList.remove("k2-warning"); };
+    source.onmessage = function (e) { drawStatus(JSON.parse(e.data)); };
+    source.addEventListener("final", function (e) {
+      source.close();  // or the browser would reconnect to a finished stream
+      var wasActive = active;
+      drawStatus(JSON.parse(e.data));
+      live.textContent = "";
+      if (wasActive) finished();
+    });
+    source.onerror = function () {
+      // Once open, a dropped stream reconnects by itself (Last-Event-ID);
+      // one that never opened, or that the server refused, will not.
+      if (!opened || source.readyState === EventSource.CLOSED) { source.close(); fallBackToPolling(); }
+      else live.textContent = "reconnecting…";
+    };
   }
   function pollDetails(again) {
     Promise.all([getJSON(urls.activityUrl).then(drawActivity), getJSON(urls.throughputUrl).then(drawChart)])
@@ -131,7 +191,7 @@
       .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
       .then(function (r) {
         message.textContent = r.ok ? "" : (r.body.error || "Refused.");
-        if (r.ok && !active) { active = true; pollStatus(); pollDetails(true); }  // else the running loops see it
+        if (r.ok && !active) { active = true; follow(); pollDetails(true); }  // else the running stream sees it
       })
       .catch(function (e) { message.textContent = "Request failed (" + e.message + ")"; })
       .finally(function () { button.disabled = false; });
@@ -146,6 +206,6 @@
     select.addEventListener("change", function () { select.form.submit(); });
   });
 
-  pollStatus();
+  if (active) follow();
   pollDetails(true);
 })();

@@ -3,7 +3,7 @@ database, joined with the RQ workers running its chunks."""
 from django.db.models import Count
 
 from trophies.models import Build, Chunk
-from trophies.services import monitoring
+from trophies.services import monitoring, stalls
 
 ERROR_CHARS = 4000
 
@@ -49,6 +49,7 @@ def activity(build):
              "finished_at": _iso(c["finished_at"]), "error": (c["error"] or "")[-ERROR_CHARS:]}
             for c in failed
         ],
+        "involved": stalls.involved(build) if build.state == Build.RUNNING else None,  # shown with a stall
         "can_cancel": build.is_active,
         "can_retry": bool(failed) and not build.is_active,
     }

@@ -1,6 +1,6 @@
 """A build's progress as the contract's JSON fields: counters from Redis,
 state and times from the database. Cheap: no file is looked at."""
-import statistics
+import time
 from datetime import datetime, timezone as dt_timezone
 
 from django.conf import settings
@@ -8,9 +8,8 @@ from django.utils import timezone
 from rq import Worker
 
 from trophies.models import Build, Chunk
-from trophies.services import progress
-
-PAST_RUNS = 10
+from trophies.services import progress, stalls, throughput
+from trophies.services.build_history import past_runs
 
 
 def counts_of(build):
@@ -25,9 +24,9 @@ def status_of(build, with_past=True):
     done = counts["rendered"] + counts["skipped"]
     end = build.finished_at or timezone.now()
     elapsed = (end - build.started_at).total_seconds() if build.started_at else 0.0
-    rate = done / elapsed if elapsed > 0 else 0.0
     remaining = max(0, build.total - done - counts["failed"])
-    eta = remaining / rate if rate > 0 and build.state in Build.ACTIVE else None
+    past = past_runs(build) if with_past else None
+    rate, eta = rate_and_eta(build, counts, elapsed, remaining, past)
     stalled = stalled_since(build)
     return {
         "id": build.pk,
@@ -46,7 +45,7 @@ def status_of(build, with_past=True):
         "started_at": build.started_at.isoformat() if build.started_at else None,
         "finished_at": build.finished_at.isoformat() if build.finished_at else None,
         "stalled_since": stalled.isoformat() if stalled else None,
-        "past": past_runs(build) if with_past else None,
+        "past": past if with_past else None,
     }
 
 
@@ -61,7 +60,10 @@ def stalled_since(build, now=None):
     since = max(build.started_at, datetime.fromtimestamp(moved, dt_timezone.utc)) if moved else build.started_at
     if (now - since).total_seconds() < settings.K2_STALL_AFTER_S:
         return None
-    return since if workers_alive(build) else None
+    if not workers_alive(build):
+        return None
+    stalls.report_once(build, since)
+    return since
 
 
 def workers_alive(build):
@@ -74,18 +76,19 @@ def workers_alive(build):
     return False
 
 
-def past_runs(build):
-    """Figures of the trophy's last finished builds before this one, or None."""
-    rows = list(Build.objects.filter(trophy_id=build.trophy_id, state=Build.DONE, started_at__isnull=False,
-                                     finished_at__isnull=False).exclude(pk=build.pk).order_by("-id")
-                .values_list("started_at", "finished_at", "rendered", "skipped")[:PAST_RUNS])
-    if not rows:
-        return None
-    durations = [max((end - start).total_seconds(), 1e-3) for start, end, _, _ in rows]
-    rates = [((rendered or 0) + (skipped or 0)) / duration for (_, _, rendered, skipped), duration in zip(rows, durations)]
-    return {
-        "runs": len(rows),
-        "median_duration_s": round(statistics.median(durations), 1),
-        "median_rate_per_s": round(statistics.median(rates), 1),
-        "best_duration_s": round(min(durations), 1),
-    }
+def rate_and_eta(build, counts, elapsed, remaining, past):
+    """Rendered images per second and seconds left. Skips cost almost
+    nothing, so they count in neither: a running build's rate is of the
+    rendering in the recent window; its ETA is the images left at that
+    rate (all assumed to need rendering) or, before the window has samples,
+    at the median rate of past runs."""
+    overall = counts["rendered"] / elapsed if elapsed > 0 else 0.0
+    if build.state not in Build.ACTIVE:
+        return overall, None
+    recent = throughput.recent_render_rate(build.pk, time.time()) if build.state == Build.RUNNING else None
+    rate = recent if recent is not None else overall
+    if recent:
+        return rate, remaining / recent
+    if past and past["median_rate_per_s"] > 0:
+        return rate, remaining / past["median_rate_per_s"]
+    return rate, remaining / overall if overall > 0 else None

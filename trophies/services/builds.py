@@ -19,7 +19,7 @@ from rq import Callback, Retry
 
 from locks import LockTimeout, exclusive, shared
 from trophies.models import Build, Chunk
-from trophies.services import plans, progress, prune
+from trophies.services import build_history, plans, progress, prune
 from trophies.services.renderer import load_renderer
 from trophies.services.renders import AtomicWriter, ExistingFiles
 
@@ -186,7 +186,8 @@ def render_chunk(chunk_id, job_id="", worker=""):
         state=Chunk.RUNNING, attempts=chunk.attempts + 1, started_at=now, job_id=job_id or chunk.job_id,
         worker=worker or f"{socket.gethostname()}:{os.getpid()}", error="",
     )
-    Build.objects.filter(pk=build.pk, state=Build.QUEUED).update(state=Build.RUNNING, started_at=now)
+    if Build.objects.filter(pk=build.pk, state=Build.QUEUED).update(state=Build.RUNNING, started_at=now):
+        notify_watchers(build.pk)
     log.info("build %s chunk %s started: [%s, %s), attempt %s, job %s", build.pk, chunk.number, chunk.start,
              chunk.stop, chunk.attempts + 1, job_id or chunk.job_id)
 
@@ -281,6 +282,7 @@ def finish_if_complete(build_id):
         final = Build.objects.filter(pk=build_id).values("rendered", "skipped", "failed").first() or {}
         log.info("build %s settled %s: %s rendered, %s skipped, %s failed", build_id, state,
                  final.get("rendered"), final.get("skipped"), final.get("failed"))
+        on_settled(build_id)
         if state == Build.DONE:
             prune.enqueue_after_build(build_id)  # old fingerprints' files, in the background
     return state
@@ -315,7 +317,23 @@ def cancel_build(build):
     Build.objects.filter(pk=build.pk, state__in=Build.ACTIVE).update(
         state=Build.CANCELLED, finished_at=timezone.now())
     store_final_counts(build.pk)
+    on_settled(build.pk)
     return True
+
+
+def on_settled(build_id):
+    """The build's figures for later comparison, then the news."""
+    build_history.store_figures(build_id)
+    notify_watchers(build_id)
+
+
+def notify_watchers(build_id):
+    """A state change reaches event streams and `k2 build --wait` at once;
+    if Redis cannot tell them, they still see it on their next check."""
+    try:
+        progress.announce(build_id)
+    except Exception:
+        log.warning("build %s: watchers could not be told of a state change", build_id, exc_info=True)
 
 
 def store_final_counts(build_id):
@@ -342,4 +360,5 @@ def retry_failed_chunks(build):
             Build.objects.filter(pk=build.pk).update(state=Build.FAILED, finished_at=timezone.now())
             store_final_counts(build.pk)
             raise BuildUnavailable(f"build {build.pk} could not be queued again ({type(error).__name__}: {error})") from error
+    notify_watchers(build.pk)
     return len(chunks)

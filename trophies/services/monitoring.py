@@ -24,6 +24,7 @@ from rq.registry import (
 from locks.inspect import snapshot as lock_snapshot
 from trophies.models import Build
 from trophies.services import progress
+from trophies.services.build_status import stalled_since
 
 FAILED_JOBS_SHOWN = 20
 TRACEBACK_CHARS = 6000
@@ -135,6 +136,11 @@ def build_counts():
     return counts
 
 
+def stalled_build_count():
+    return sum(1 for build in Build.objects.filter(state=Build.RUNNING).select_related("trophy")
+               if stalled_since(build) is not None)
+
+
 def build_durations():
     """Durations in seconds of finished (done) builds."""
     rows = Build.objects.filter(state=Build.DONE, started_at__isnull=False, finished_at__isnull=False) \
@@ -201,6 +207,8 @@ def metrics_text():
     out.metric("k2_images_total", "counter", "Combination images handled by builds, by result.",
                [({"result": kind}, images[kind]) for kind in progress.KINDS])
     out.metric("k2_builds", "gauge", "Builds by state.", [({"state": s}, n) for s, n in build_counts().items()])
+    out.metric("k2_builds_stalled", "gauge", "Running builds with no progress for K2_STALL_AFTER_S while "
+               "their workers are alive.", stalled_build_count())
 
     durations = build_durations()
     name = "k2_build_duration_seconds"

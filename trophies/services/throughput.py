@@ -1,7 +1,10 @@
 """A build's throughput over its life, from the progress samples.
 
-Every progress report of a chunk adds a sample "chunk:time:count" (count =
-that chunk's running total) to a sorted set. Sweeping the samples in time
+Every progress report of a chunk adds a sample "chunk:time:count:rendered"
+(that chunk's running totals of all images and of rendered ones; older
+samples lack the last field) to a sorted set. Rates are of rendered images:
+skipping an image already on disk costs almost nothing, and counted as
+rendering it made the chart peak and the ETA lie after a cancelled build. Sweeping the samples in time
 order and keeping the latest count per chunk gives the build's total at
 every sample; a chunk that starts over after a crash simply replaces its
 count. The series is resampled into a fixed number of time buckets.
@@ -12,14 +15,41 @@ POINTS = 60
 MIN_BUCKET_S = 1.0  # shorter buckets turn one report into a meaningless spike
 
 
-def parse_samples(raw):
-    """[(time, chunk, count)] in time order from the zset's members."""
+RATE_WINDOW_S = 10.0  # the recent window of the rate and the ETA
+MIN_WINDOW_S = 1.0
+
+
+def parse_samples(raw, kind="done"):
+    """[(time, chunk, count)] in time order from the zset's members; count
+    of all images (kind "done") or of rendered ones (kind "rendered")."""
     samples = []
     for member in raw:
-        chunk, moment, count = (member.decode() if isinstance(member, bytes) else member).split(":")
-        samples.append((float(moment), int(chunk), int(count)))
+        fields = (member.decode() if isinstance(member, bytes) else member).split(":")
+        count = fields[3] if kind == "rendered" and len(fields) > 3 else fields[2]
+        samples.append((float(fields[1]), int(fields[0]), int(count)))
     samples.sort()
     return samples
+
+
+def window_rate(samples):
+    """Images per second over ``samples`` (one window): each chunk's growth
+    from its first sample in the window, over the window's span; None when
+    the span is too short to mean anything."""
+    first, last = {}, {}
+    for moment, chunk, count in samples:
+        first.setdefault(chunk, count)
+        last[chunk] = count
+    if not samples:
+        return None
+    span = samples[-1][0] - samples[0][0]
+    if span < MIN_WINDOW_S:
+        return None
+    return sum(max(0, last[chunk] - first[chunk]) for chunk in last) / span
+
+
+def recent_render_rate(build_id, now, window=RATE_WINDOW_S):
+    raw = progress.client().zrangebyscore(progress.samples_key(build_id), now - window, "+inf")
+    return window_rate(parse_samples(raw, kind="rendered"))
 
 
 def totals_over_time(samples):
@@ -61,4 +91,10 @@ def build_series(build, points=POINTS):
     raw = progress.client().zrange(progress.samples_key(build.pk), 0, -1)
     start = build.started_at.timestamp() if build.started_at else None
     end = build.finished_at.timestamp() if build.finished_at else None
-    return series(parse_samples(raw), start=start, end=end, points=points)
+    # "done" counts every image; "rate" only rendered ones (skips would spike it).
+    done = series(parse_samples(raw), start=start, end=end, points=points)
+    rendered = series(parse_samples(raw, kind="rendered"), start=start, end=end, points=points)
+    for point, rendering in zip(done["points"], rendered["points"]):
+        point["rate"] = rendering["rate"]
+    done["peak_rate"] = rendered["peak_rate"]
+    return done

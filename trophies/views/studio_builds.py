@@ -1,6 +1,8 @@
 """Staff pages for builds: the list with a start form per trophy, and a
 build's page (live progress, throughput, workers, failed chunks, gallery).
-The page's live parts poll the JSON views below and /api/builds/N/."""
+The pages follow /api/builds/N/events (polling /api/builds/N/ when it
+cannot be opened); workers and the chart poll the JSON views below."""
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -10,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from trophies.models import Build, Trophy
-from trophies.services import builds, disk_usage, plans
+from trophies.services import build_history, builds, disk_usage, plans, stalls
 from trophies.services.build_activity import activity as build_activity
 from trophies.services.build_status import status_of
 from trophies.services.gallery import gallery_page
@@ -28,21 +30,31 @@ def _page_number(request):
         return 1
 
 
+def _moment(iso):
+    return datetime.fromisoformat(iso) if iso else None
+
+
 @require_GET
 @staff_page
 def build_list(request):
-    paginator = Paginator(Build.objects.select_related("trophy"), BUILDS_PER_PAGE)
+    listed = Build.objects.select_related("trophy")
+    trophy_filter = request.GET.get("trophy", "")
+    if trophy_filter:  # a trophy's builds page
+        listed = listed.filter(trophy__slug=trophy_filter)
+    paginator = Paginator(listed, BUILDS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
     rows = []
     for build in page.object_list:
         status = status_of(build, with_past=False)
-        rows.append({"build": build, "status": status, "done_text": f"{status['done']:,} / {status['total']:,}"})
+        rows.append({"build": build, "status": status, "done_text": f"{status['done']:,} / {status['total']:,}",
+                     "stall": stalls.details(build, _moment(status["stalled_since"]))})
     all_trophies = list(Trophy.objects.all())
     current = plans.current_of(all_trophies)
     running = {build.trophy_id: build for build in Build.objects.filter(state__in=Build.ACTIVE).order_by("id")}
     trophies = [{"trophy": t, "combinations_text": f"{current[t.pk].total:,}", "running": running.get(t.pk)}
                 for t in all_trophies]
-    return render(request, "trophies/builds/list.html", {"rows": rows, "page": page, "trophies": trophies})
+    return render(request, "trophies/builds/list.html", {"rows": rows, "page": page, "trophies": trophies,
+                                                         "trophy_filter": trophy_filter})
 
 
 @require_POST
@@ -74,11 +86,22 @@ def build_page(request, build_id):
                       "options": slot.options, "value": gallery.filters.get(slot.key, "")}
                      for slot in plan.slots]
     query = urlencode({FILTER_PREFIX + key: value for key, value in gallery.filters.items()})
+    status = status_of(build)
     return render(request, "trophies/builds/detail.html", {
-        "build": build, "status": status_of(build), "activity": build_activity(build),
+        "build": build, "status": status, "activity": build_activity(build),
+        "stall": stalls.details(build, _moment(status["stalled_since"])),
+        "comparison": _comparison(build, status),
         "gallery": gallery, "filter_fields": filter_fields, "filter_query": query,
         "disk": disk_usage.cached(build.trophy.slug),  # never a walk here: the page must stay fast
     })
+
+
+def _comparison(build, status):
+    slowest = build_history.slowest_duration_s(build)
+    runs = [{"build": past, "figures": build_history.figures_of(past)}
+            for past in build_history.past_builds(build.trophy_id, before=build.pk)]
+    return {"past": status["past"], "slowest_s": slowest, "pace": build_history.pace(status, slowest),
+            "expected_s": status["elapsed_s"] + (status["eta_s"] or 0), "runs": runs}
 
 
 @require_GET

@@ -1,0 +1,27 @@
+"""The site as one ASGI application (gunicorn with uvicorn workers, see
+k2site/supervisor.py): build event streams go to their own coroutine-only
+endpoint, everything else to Django's ASGI handler (sync views run in
+threads, connections closed at each request's end as under WSGI)."""
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "k2site.settings")
+
+from django.conf import settings  # noqa: E402
+
+# Sync views run in a new thread per request under ASGI, so a persistent
+# connection is never reused, only kept open until its age runs out: one
+# more open connection per request (Django's docs: disable them under ASGI).
+for database in settings.DATABASES.values():
+    database["CONN_MAX_AGE"] = 0
+
+django_application = get_asgi_application()  # sets Django up before the imports below
+
+from trophies.views import build_events  # noqa: E402
+
+
+async def application(scope, receive, send):
+    if scope["type"] == "http" and build_events.is_events_path(scope["path"]):
+        return await build_events.app(scope, receive, send)
+    return await django_application(scope, receive, send)

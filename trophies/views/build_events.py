@@ -1,0 +1,138 @@
+"""GET /api/builds/N/events: a build's status as Server-Sent Events.
+
+A plain ASGI application, mounted before Django by k2site/asgi.py: under
+Django's ASGI handler every request keeps a thread of its own for its sync
+middleware until the response ends, which for a stream is as long as
+someone watches. Here a watcher is a coroutine; the session check and the
+status reads borrow the loop's shared thread pool for a moment.
+
+The stream (https://html.spec.whatwg.org/multipage/server-sent-events.html):
+- ``retry:`` first, then one ``id: VERSION`` + ``data: JSON`` event per new
+  status, at most every build_feeds.MIN_INTERVAL_S;
+- a resume (Last-Event-ID) that already has the latest version gets the
+  next change, not a repeat;
+- ``: heartbeat`` comment every HEARTBEAT_S of silence;
+- a settled build's status is sent as ``event: final`` and the stream ends
+  (a client closes its EventSource on it, or it would reconnect).
+"""
+import asyncio
+import re
+from http.cookies import SimpleCookie
+from importlib import import_module
+from types import SimpleNamespace
+
+from django.conf import settings
+from django.contrib import auth
+from django.db import close_old_connections
+from django.http import HttpResponse
+
+from trophies.models import Build
+from trophies.services import build_feeds
+
+PATH = re.compile(r"^/api/builds/(?P<build_id>\d+)/events/?$")
+HEARTBEAT_S = 15.0
+RETRY_MS = 3000
+
+
+def is_events_path(path):
+    return PATH.match(path) is not None
+
+
+def is_staff(session_key):
+    """The session's user is active staff (a thread of the shared pool)."""
+    try:
+        store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+        user = auth.get_user(SimpleNamespace(session=store))
+        return bool(user.is_active and user.is_staff)
+    finally:
+        close_old_connections()
+
+
+def build_exists(build_id):
+    try:
+        return Build.objects.filter(pk=build_id).exists()
+    finally:
+        close_old_connections()
+
+
+def event_bytes(snapshot):
+    lines = ["event: final"] if snapshot.settled else []
+    lines.append(f"id: {snapshot.version}")
+    lines += [f"data: {line}" for line in (snapshot.data or "null").split("\n")]
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def parse_last_event_id(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+async def stream(feed, last_event_id):
+    """Yields the stream's bytes until the build settles."""
+    yield f"retry: {RETRY_MS}\n\n".encode()
+    sent = last_event_id
+    while True:
+        snapshot = feed.snapshot
+        if snapshot is not None and (snapshot.settled or snapshot.version != sent):
+            yield event_bytes(snapshot)
+            if snapshot.settled:
+                return
+            sent = snapshot.version
+        if not await feed.next_snapshot(HEARTBEAT_S):
+            yield b": heartbeat\n\n"
+
+
+def unavailable(request, build_id):
+    """Django's route of the same URL, reached only when the site is served
+    without k2site.asgi (runserver, WSGI): pages fall back to polling."""
+    return HttpResponse("build events need the ASGI server (k2 serve)\n", status=503,
+                        content_type="text/plain; charset=utf-8")
+
+
+async def plain(send, status, text):
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")]})
+    await send({"type": "http.response.body", "body": text.encode()})
+
+
+async def app(scope, receive, send):
+    build_id = int(PATH.match(scope["path"])["build_id"])
+    if scope["method"] not in ("GET", "HEAD"):
+        return await plain(send, 405, "GET only\n")
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+    cookie = SimpleCookie()
+    cookie.load(headers.get("cookie", ""))
+    session = cookie.get(settings.SESSION_COOKIE_NAME)
+    loop = asyncio.get_running_loop()
+    if session is None or not await loop.run_in_executor(None, is_staff, session.value):
+        return await plain(send, 403, "staff session required\n")
+    if not await loop.run_in_executor(None, build_exists, build_id):
+        return await plain(send, 404, f"no build {build_id}\n")
+
+    await send({"type": "http.response.start", "status": 200, "headers": [
+        (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-store"),
+        (b"x-accel-buffering", b"no")]})
+    hub = build_feeds.hub()
+    feed = hub.watch(build_id)
+    # A watcher who leaves is noticed at once, not at the next heartbeat.
+    pump = loop.create_task(send_stream(send, feed, parse_last_event_id(headers.get("last-event-id"))))
+    disconnected = loop.create_task(wait_for_disconnect(receive))
+    try:
+        await asyncio.wait({pump, disconnected}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        pump.cancel()
+        disconnected.cancel()
+        hub.leave(feed)
+
+
+async def send_stream(send, feed, last_event_id):
+    async for chunk in stream(feed, last_event_id):
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def wait_for_disconnect(receive):
+    while (await receive())["type"] != "http.disconnect":
+        pass
