@@ -173,3 +173,20 @@ def test_progress_that_moves_is_not_a_stall(starter, settings):
         assert status_of(row)["stalled_since"] is None
     finally:
         worker.register_death()
+
+
+def test_a_build_without_a_stored_plan_takes_the_trophy_once_and_alone(starter):
+    old = [Build.objects.create(trophy=starter, total=12, chunk_size=12) for _ in range(2)]
+    plan = builds.plan_of(old[0])
+    assert plan.total == 12 and Build.objects.get(pk=old[0].pk).plan == plan.to_json()
+    assert Build.objects.get(pk=old[1].pk).plan is None
+
+
+def test_progress_keys_expire(starter):
+    build = builds.start_build(starter)
+    progress.record(build.pk, 0, {"rendered": 1, "skipped": 0, "failed": 0}, moved=True)
+    client = progress.client()
+    assert all(0 < client.ttl(key) <= progress.ACTIVE_TTL_S for key in progress.keys_of(build.pk)[:2])
+    assert 0 < client.ttl(progress.moved_key(build.pk)) <= progress.ACTIVE_TTL_S
+    progress.settled(build.pk)
+    assert 0 < client.ttl(progress.counters_key(build.pk)) <= progress.SETTLED_TTL_S
