@@ -7,6 +7,7 @@ keeps the cost per lock operation near zero at any rate.
 import asyncio
 import logging
 import os
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -36,6 +37,10 @@ class Publisher:
         # Where tables go: a file by default; the postgres table gives its own.
         self.sink = sink or (lambda data: write_table(self.path, data))
         self._task = None
+        # A write still running in its thread must not bring the table back
+        # after stop() removed it.
+        self._guard = threading.Lock()
+        self._stopped = False
 
     def start(self):
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -49,11 +54,16 @@ class Publisher:
             if version != published or loop.time() - last > HEARTBEAT_S:
                 data = self.snapshot()
                 try:
-                    await loop.run_in_executor(None, self.sink, data)
+                    await loop.run_in_executor(None, self._write, data)
                 except Exception as exc:  # the dashboard is a side show
                     log.warning("could not publish the lockd table: %s", exc)
                 published, last = version, loop.time()
             await asyncio.sleep(INTERVAL_S)
+
+    def _write(self, data):
+        with self._guard:
+            if not self._stopped:
+                self.sink(data)
 
     def snapshot(self):
         table = self.table
@@ -75,4 +85,6 @@ class Publisher:
     def stop(self):
         if self._task is not None:
             self._task.cancel()
-        remove_table(self.path)
+        with self._guard:
+            self._stopped = True
+            remove_table(self.path)

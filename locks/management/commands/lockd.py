@@ -7,13 +7,14 @@ DEFAULT_BIND = "127.0.0.1:9999"
 
 
 def parse_bind(raw):
-    """'host:port' -> (host, port); '[::1]:9999' for IPv6; a bare port binds loopback."""
+    """'host:port' -> (host, port); '[::1]:9999' for IPv6; a bare port binds
+    loopback; port 0 takes any free port (the ready line says which)."""
     host, sep, port = raw.rpartition(":")
     if not sep:
         host, port = "127.0.0.1", raw
     host = host.strip("[]") or "127.0.0.1"
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise CommandError(f"--bind must be HOST:PORT with a port from 1 to 65535, not {raw!r}")
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise CommandError(f"--bind must be HOST:PORT with a port from 0 to 65535, not {raw!r}")
     return host, int(port)
 
 
