@@ -65,7 +65,7 @@ async def _serve(loop, host, port, table, commands, ready):
     server = await loop.create_server(lambda: Connection(commands), host, port, backlog=4096, reuse_address=True)
     address = server.sockets[0].getsockname()
     bind = f"{address[0]}:{address[1]}"
-    publisher = Publisher(table, bind, getattr(table, "publish_sink", None))
+    publisher = Publisher(table, bind, getattr(table, "publish_store", None))
     publisher.start()
     stop = loop.create_future()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -20,11 +20,13 @@ KEEPALIVE = ((socket.TCP_KEEPIDLE, 10), (socket.TCP_KEEPINTVL, 5), (socket.TCP_K
 
 class Connection(asyncio.Protocol):
     __slots__ = ("commands", "table", "transport", "address", "name", "exclusive", "shared", "refused",
-                 "_buffer", "_waiting", "_paused", "_closed")
+                 "_handlers", "_counts", "_buffer", "_waiting", "_paused", "_closed")
 
     def __init__(self, commands):
         self.commands = commands
         self.table = commands.table
+        self._handlers = commands.handlers
+        self._counts = commands.stats.commands
         self.exclusive = {}  # name -> Hold
         self.shared = {}
         self.refused = set()  # names refused since this connection last got them
@@ -82,12 +84,12 @@ class Connection(asyncio.Protocol):
         if line[-1:] == b"\r":
             line = line[:-1]
         word, space, arg = line.partition(b" ")
-        entry = self.commands.handlers.get(word)
+        entry = self._handlers.get(word)
         if entry is None:
             if line:  # an empty line is no command at all
                 self.commands.stats.invalid_commands += 1
             return b""
-        self.commands.stats.commands[entry[0]] += 1
+        self._counts[entry[0]] += 1
         return entry[1](self, arg if space else None)
 
     def _run(self, lines):

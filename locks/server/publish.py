@@ -30,12 +30,12 @@ def _text(name):
 
 
 class Publisher:
-    def __init__(self, table, bind, sink=None):
+    def __init__(self, table, bind, store=None):
         self.table = table
         self.bind = bind
-        self.path = table_path()
-        # Where tables go: a file by default; the postgres table gives its own.
-        self.sink = sink or (lambda data: write_table(self.path, data))
+        # Where tables go: a file by default; the postgres table gives its own
+        # (an object with write(data) and remove()).
+        self.store = store or _FileStore(table_path())
         self._task = None
         # A write still running in its thread must not bring the table back
         # after stop() removed it.
@@ -63,7 +63,7 @@ class Publisher:
     def _write(self, data):
         with self._guard:
             if not self._stopped:
-                self.sink(data)
+                self.store.write(data)
 
     def snapshot(self):
         table = self.table
@@ -87,4 +87,15 @@ class Publisher:
             self._task.cancel()
         with self._guard:
             self._stopped = True
-            remove_table(self.path)
+            self.store.remove()
+
+
+class _FileStore:
+    def __init__(self, path):
+        self.path = path
+
+    def write(self, data):
+        write_table(self.path, data)
+
+    def remove(self):
+        remove_table(self.path)

@@ -45,6 +45,7 @@ class FlockTable:
 
     def __init__(self, stats, directory=None):
         self.stats = stats
+        self._names = stats.names
         self.pool = FdPool(directory)
         self.exclusive = {}  # name -> connection
         self.shared = {}  # name -> {connection: None}, in grant order
@@ -66,7 +67,7 @@ class FlockTable:
             fd = self.pool.take(name, True)
             if fd is not None:
                 token = next_token(fd, name) if with_token else None
-                conn.exclusive[name] = Hold(fd, self.stats.acquired(name), token)
+                conn.exclusive[name] = Hold(fd, self._acquired(name), token)
                 self.exclusive[name] = conn
                 self.version += 1
                 conn.refused.discard(name)
@@ -93,7 +94,7 @@ class FlockTable:
                 if holders is None:
                     holders = self.shared[name] = {}
                 holders[conn] = None
-                conn.shared[name] = Hold(fd, self.stats.acquired(name))
+                conn.shared[name] = Hold(fd, self._acquired(name))
                 self.version += 1
                 conn.refused.discard(name)
                 return len(holders)
@@ -111,6 +112,11 @@ class FlockTable:
             del self.shared[name]
         self._drop(name, hold)
         return 1
+
+    def _acquired(self, name):
+        figures = self._names.get(name) or self.stats.name(name)
+        figures.acquisitions += 1
+        return figures
 
     def release_all(self, conn):
         """A connection closed: release what it held (orphans) at once."""

@@ -1,0 +1,104 @@
+"""lockd on K2_LOCK_BACKEND=postgres: the same protocol, its grants are
+advisory locks that API users on any host respect (K2_TEST_POSTGRES=1
+pass only; the SQLite pass has no PostgreSQL)."""
+import signal
+
+import pytest
+from django.db import connection
+
+from locks import LockTimeout, exclusive, shared
+from locks.inspect import snapshot
+from tests.conftest import child_environment, wait_until
+from tests.test_lockd import start_lockd
+
+pytestmark = [pytest.mark.django_db, pytest.mark.skipif("connection.vendor != 'postgresql'")]
+
+
+@pytest.fixture
+def pg(settings):
+    settings.K2_LOCK_BACKEND = "postgres"
+    yield
+    from locks.backends import pgsessions
+
+    pgsessions.close_all()
+
+
+@pytest.fixture
+def lockd(pg, data_dir):
+    server = start_lockd(data_dir, env=dict(child_environment(data_dir), K2_LOCK_BACKEND="postgres"))
+    yield server
+    server.stop()
+
+
+def test_the_protocol_on_postgres(lockd):
+    a, b = lockd.client(), lockd.client()
+    assert a.command("g job") == "1 Lock Get Success: job"
+    assert a.command("g job") == "1 Lock Get Success: job"
+    assert b.command("g job") == "0 Lock Get Failure: job"
+    assert b.command("i job") == "1 Lock Is Locked: job"
+    assert b.command("r job") == "0 Lock Release Failure: job"
+    assert a.command("r job") == "1 Lock Release Success: job"
+    assert b.command("g job") == "1 Lock Get Success: job"
+    assert a.command("sg s") == "1 Shared Lock Get Success: s"
+    assert b.command("sg s") == "2 Shared Lock Get Success: s"
+    assert a.command("si s") == "2 Shared Lock Is Locked: s"
+    assert a.command("g s") == "0 Lock Get Failure: s"
+    assert a.command("gt t") == "1 Lock Get Success: t"
+    assert b.command("gt t") == "0 Lock Get Failure: t"
+    values, extra = a.q_full()
+    assert extra[0] == "backend: postgres" and (values["locks"], values["shared_locks"]) == (2, 1)
+
+
+def test_pipelined_commands_wait_for_the_database_in_order(lockd):
+    a = lockd.client()
+    a.send("".join(f"g p{i}\nsg s{i}\ni p{i}\nr p{i}\nsr s{i}\n" for i in range(50)))
+    for i in range(50):
+        assert [a.read_line() for _ in range(5)] == [
+            f"1 Lock Get Success: p{i}", f"1 Shared Lock Get Success: s{i}", f"1 Lock Is Locked: p{i}",
+            f"1 Lock Release Success: p{i}", f"1 Shared Lock Release Success: s{i}"]
+
+
+def test_lockd_grants_and_api_locks_exclude_each_other(lockd):
+    client = lockd.client()
+    assert client.command("gt build:classic") == "1 Lock Get Success: build:classic"
+    with pytest.raises(LockTimeout):
+        with exclusive("build:classic", timeout=0):
+            pass
+    with pytest.raises(LockTimeout):
+        with shared("build:classic", timeout=0.2):
+            pass
+    wait_until(lambda: [l for l in snapshot()["exclusive"] if l["name"] == "build:classic" and l.get("client")],
+               timeout=10, message="the published holder")
+    (lock,) = [l for l in snapshot()["exclusive"] if l["name"] == "build:classic"]
+    assert lock["owner"].startswith("lockd 127.0.0.1:") and lock["token"] == 1
+    client.command("r build:classic")
+    with exclusive("build:classic", timeout=5) as held:
+        assert held.token == 2  # tokens are the names table's: shared by every face
+        assert client.command("g build:classic") == "0 Lock Get Failure: build:classic"
+        assert client.command("i build:classic") == "1 Lock Is Locked: build:classic"
+    with shared("assets", timeout=5):
+        assert client.command("sg assets") == "1 Shared Lock Get Success: assets"
+        assert client.command("si assets") == "2 Shared Lock Is Locked: assets"
+
+
+def test_a_killed_server_frees_its_locks_for_other_hosts(lockd):
+    client = lockd.client()
+    client.command("g held:by:server")
+    with pytest.raises(LockTimeout):
+        with exclusive("held:by:server", timeout=0):
+            pass
+    lockd.process.send_signal(signal.SIGKILL)
+    lockd.process.wait(10)
+    with exclusive("held:by:server", timeout=2):
+        pass
+
+
+def test_client_disconnects_release_in_the_database(lockd):
+    a, b = lockd.client(), lockd.client()
+    a.command("g gone")
+    a.command("sg gone:s")
+    a.close()
+    wait_until(lambda: b.q()["connections"] == 1, timeout=10, message="disconnect")
+    assert (b.q()["orphans"], b.q()["shared_orphans"]) == (1, 1)
+    with exclusive("gone", timeout=2), exclusive("gone:s", timeout=2):
+        pass
