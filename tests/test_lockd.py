@@ -402,3 +402,29 @@ def test_stopping_the_server_releases_everything(lockd, data_dir):
     with exclusive("stop:x", timeout=0):
         pass
     assert not list((data_dir / "locks" / ".lockd").glob("*.json"))  # its table is gone too
+
+
+# --- the command line -----------------------------------------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["--bind", "nonsense"], "CommandError: --bind must be HOST:PORT with a port from 0 to 65535, not 'nonsense'"),
+    (["--bind", "127.0.0.1:70000"], "CommandError: --bind must be HOST:PORT with a port from 0 to 65535, not '127.0.0.1:70000'"),
+    (["--dump", "maybe"], "CommandError: --dump must be on or off, not 'maybe'"),
+    (["--registry", "1"], "CommandError: --registry must be on or off, not '1'"),
+])
+def test_bad_command_lines_say_one_line_and_fail(data_dir, args, message):
+    result = subprocess.run([sys.executable, "manage.py", "lockd", *args], cwd=ROOT, env=child_environment(data_dir),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == message and result.stdout == ""
+
+
+def test_a_taken_port_or_a_bad_backend_is_one_line_too(lockd, data_dir):
+    result = subprocess.run([sys.executable, "manage.py", "lockd", "--bind", f"127.0.0.1:{lockd.port}"], cwd=ROOT,
+                            env=child_environment(data_dir), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"CommandError: cannot listen on 127.0.0.1:{lockd.port}: Address already in use"
+    result = subprocess.run([sys.executable, "manage.py", "lockd"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env=dict(child_environment(data_dir), K2_LOCK_BACKEND="redis"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == "CommandError: K2_LOCK_BACKEND must be one of flock, postgres, not 'redis'"

@@ -1,4 +1,10 @@
-"""python manage.py lockd [--bind HOST:PORT] [--dump on|off] [--registry on|off]"""
+"""python manage.py lockd [--bind HOST:PORT] [--dump on|off] [--registry on|off]
+
+Bad input exits 1 with one line (a CommandError), never a traceback.
+"""
+import os
+
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from locks.backends import backend_name
@@ -18,14 +24,11 @@ def parse_bind(raw):
     return host, int(port)
 
 
-def on_off(raw):
+def on_off(option, raw):
     value = raw.strip().lower()
     if value not in ("on", "off"):
-        raise ValueError(raw)
+        raise CommandError(f"{option} must be on or off, not {raw!r}")
     return value == "on"
-
-
-on_off.__name__ = "on|off"  # argparse names the type in its error message
 
 
 class Command(BaseCommand):
@@ -33,14 +36,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default=DEFAULT_BIND, help=f"HOST:PORT to listen on (default {DEFAULT_BIND})")
-        parser.add_argument("--dump", type=on_off, default=True, help="on|off: the d, sd, dump and who commands")
-        parser.add_argument("--registry", type=on_off, default=True, help="on|off: the iam and who commands")
+        parser.add_argument("--dump", default="on", help="on|off: the d, sd, dump and who commands (default on)")
+        parser.add_argument("--registry", default="on", help="on|off: the iam and who commands (default on)")
 
     def handle(self, *args, bind, dump, registry, **options):
         from locks.server.main import serve
 
         host, port = parse_bind(bind)
-        backend = backend_name()
+        dump, registry = on_off("--dump", dump), on_off("--registry", registry)
+        try:
+            backend = backend_name()
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
 
         def ready(address):
             self.stdout.write(f"lockd listening on {address} (backend {backend})")
@@ -48,5 +55,8 @@ class Command(BaseCommand):
 
         try:
             serve(host, port, backend=backend, dump=dump, registry=registry, ready=ready)
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
         except OSError as exc:
-            raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise CommandError(f"cannot listen on {host}:{port}: {reason}") from None
