@@ -111,16 +111,16 @@ def print_run(label, figures):
           f"load {figures['load']}; {verdict(figures)}", flush=True)
 
 
-def memory(server, client):
+def memory(server, client, operations, cycles):
     start = rss_mib(server.pid)
     done = 0
-    while done < 1_000_000:
-        done += drive(client, server.port, 60, 1_000_000 - done, 2)["ops"]
+    while done < operations:
+        done += drive(client, server.port, 60, operations - done, 2)["ops"]
     after_ops = rss_mib(server.pid)
-    subprocess.run([str(client), "cycles", str(server.port), "10000"], check=True, capture_output=True)
+    subprocess.run([str(client), "cycles", str(server.port), str(cycles)], check=True, capture_output=True)
     after_cycles = rss_mib(server.pid)
     print(f"memory (RSS): {start:.1f} MiB at start of this phase, {after_ops:.1f} MiB after {done:,.0f} more ops, "
-          f"{after_cycles:.1f} MiB after 10,000 connect/g/disconnect cycles; load {' '.join(load())}", flush=True)
+          f"{after_cycles:.1f} MiB after {cycles:,} connect/g/disconnect cycles; load {' '.join(load())}", flush=True)
 
 
 def main():
@@ -129,7 +129,9 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--depth", choices=("1", "2", "both"), default="both")
     parser.add_argument("--backend", choices=("flock", "postgres"), default="flock")
-    parser.add_argument("--no-memory", action="store_true", help="skip the 1,000,000-op and 10,000-cycle phase")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory phase")
+    parser.add_argument("--memory-ops", type=int, default=1_000_000, help="operations before the second RSS reading")
+    parser.add_argument("--cycles", type=int, default=10_000, help="connect/disconnect cycles before the third")
     args = parser.parse_args()
     if args.seconds <= 0 or args.runs < 1:
         parser.error("--seconds must be positive and --runs at least 1")
@@ -155,7 +157,7 @@ def main():
                     kind = "pipelined g+r pairs" if depth == "2" else "one command at a time"
                     print_run(f"run {run}, depth {depth} ({kind})", measure(server, client, args.seconds, int(depth)))
             if not args.no_memory:
-                memory(server, client)
+                memory(server, client, args.memory_ops, args.cycles)
         finally:
             server.stop()
             if postgres:
