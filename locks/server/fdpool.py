@@ -11,12 +11,14 @@ The pool is bounded; beyond it descriptions are closed.
 Only LOCK_NB is ever used: the event loop must never sleep in the kernel.
 """
 import fcntl
+import logging
 import os
 
 from locks.paths import lock_dir, lock_file_name
 
 __all__ = ("FdPool",)
 
+log = logging.getLogger(__name__)
 _EX = fcntl.LOCK_EX | fcntl.LOCK_NB
 _SH = fcntl.LOCK_SH | fcntl.LOCK_NB
 _UN = fcntl.LOCK_UN
@@ -49,7 +51,13 @@ class FdPool:
             fd = idle.pop()
             self._idle_count -= 1
         else:
-            fd = self._open(name)
+            try:
+                fd = self._open(name)
+            except OSError as exc:
+                # A full or read-only disk, no fds left: refuse this grant,
+                # keep serving everyone else.
+                log.warning("cannot open the lock file of %r: %s", name[:200], exc)
+                return None
         try:
             fcntl.flock(fd, _EX if exclusive else _SH)
         except BlockingIOError:

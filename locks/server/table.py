@@ -66,11 +66,17 @@ class FlockTable:
         if holder is None and name not in conn.shared:
             fd = self.pool.take(name, True)
             if fd is not None:
-                token = next_token(fd, name) if with_token else None
+                try:
+                    token = next_token(fd, name) if with_token else None
+                except OSError:  # no token can be issued (disk full): no grant either
+                    self.pool.give(name, fd)
+                    fd = None
+            if fd is not None:
                 conn.exclusive[name] = Hold(fd, self._acquired(name), token)
                 self.exclusive[name] = conn
                 self.version += 1
-                conn.refused.discard(name)
+                if conn.refused:
+                    conn.refused.discard(name)
                 return token or 1
         self.stats.refused(name)
         conn.refused.add(name)
@@ -96,7 +102,8 @@ class FlockTable:
                 holders[conn] = None
                 conn.shared[name] = Hold(fd, self._acquired(name))
                 self.version += 1
-                conn.refused.discard(name)
+                if conn.refused:
+                    conn.refused.discard(name)
                 return len(holders)
         self.stats.refused(name)
         conn.refused.add(name)
