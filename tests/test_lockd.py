@@ -6,7 +6,6 @@ The ``lockd`` fixture (imported by the other test_lockd_* modules) starts
 one server per test on a free port, in the test's own lock directory.
 """
 import json
-import os
 import select
 import signal
 import socket

@@ -5,7 +5,6 @@ directions; the dashboard shows lockd holders; a real nc client works.
 flock(1) (util-linux) and nc (netcat-openbsd, from deploy/system-deps.sh)
 are required: a missing one fails these tests instead of skipping them.
 """
-import os
 import shutil
 import subprocess
 import sys

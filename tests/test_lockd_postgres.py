@@ -4,7 +4,7 @@ pass only; the SQLite pass has no PostgreSQL)."""
 import signal
 
 import pytest
-from django.db import connection
+from django.db import connection  # noqa: F401 (read by the skipif condition)
 
 from locks import LockTimeout, exclusive, shared
 from locks.inspect import snapshot

@@ -161,7 +161,7 @@ class FlockTable:
         except OSError:
             return []  # no lock file: nobody ever locked it
         device = kernel.device_of(stat)
-        return [lock for lock in kernel.read_flocks()
+        return [lock for lock in kernel.read_flocks(inode=stat.st_ino)
                 if lock.ino == stat.st_ino and lock.dev == device and not lock.blocked]
 
     def file_name(self, name):
