@@ -234,3 +234,21 @@ def test_fork_does_not_hurt_the_parents_sessions(backend):
                 pass
         (lock,) = named("exclusive", "forked")
         assert lock["owner"] == "parent"
+
+
+def test_a_names_table_emptied_under_us_does_not_split_a_lock(backend, holder):
+    if backend != "postgres":
+        pytest.skip("flock has no names table")
+    from locks.backends import pgsessions
+
+    with exclusive("flushed"):
+        pass  # this process now knows the name's key
+    session = pgsessions.connect()
+    try:
+        session.execute("DELETE FROM locks_name")  # as a TransactionTestCase flush does
+    finally:
+        session.close()
+    holder("exclusive", "flushed", owner="fresh key")  # a new process gets a new key
+    with pytest.raises(LockTimeout):  # ... and this one must not lock the dead one
+        with exclusive("flushed", timeout=0):
+            pass

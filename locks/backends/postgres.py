@@ -30,13 +30,16 @@ from locks.exceptions import LockTimeout
 from locks.held import HeldLock
 from locks.identity import host_name
 
-__all__ = ("EXCLUSIVE", "SHARED", "KEY_BASE", "exclusive", "shared", "key_for", "name_for_key")
+__all__ = ("EXCLUSIVE", "SHARED", "KEY_BASE", "exclusive", "shared", "key_for", "name_for_key", "try_lock")
 
 log = logging.getLogger(__name__)
 EXCLUSIVE = "exclusive"
 SHARED = "shared"
 KEY_BASE = 0x4B32 << 48
-_TRY = {EXCLUSIVE: "SELECT pg_try_advisory_lock(%s)", SHARED: "SELECT pg_try_advisory_lock_shared(%s)"}
+# FROM locks_name: no row means our cached key is stale (its row was deleted,
+# as test flushes do): look the name up again rather than lock a dead key.
+_TRY = {EXCLUSIVE: "SELECT pg_try_advisory_lock(%s) FROM locks_name WHERE id = %s",
+        SHARED: "SELECT pg_try_advisory_lock_shared(%s) FROM locks_name WHERE id = %s"}
 _WAIT = {EXCLUSIVE: "SELECT pg_advisory_lock(%s)", SHARED: "SELECT pg_advisory_lock_shared(%s)"}
 _UNLOCK = {EXCLUSIVE: "SELECT pg_advisory_unlock(%s)", SHARED: "SELECT pg_advisory_unlock_shared(%s)"}
 _keys = {}  # name -> key; a name's key never changes
@@ -83,6 +86,17 @@ def name_for_key(key):
     return key & ((1 << 48) - 1)  # the locks_name id
 
 
+def try_lock(session, name, mode):
+    """(key, True if taken) without waiting."""
+    for _ in range(3):
+        key = key_for(name, session)
+        row = session.execute(_TRY[mode], (key, name_for_key(key)))
+        if row is not None:
+            return key, row[0]
+        _keys.pop(name, None)
+    raise RuntimeError(f"lock name {name!r} keeps vanishing from locks_name")
+
+
 def _locked(name, mode, timeout, owner):
     if not isinstance(name, str) or not name:
         raise ValueError(f"lock name must be a non-empty string, not {name!r}")
@@ -91,10 +105,9 @@ def _locked(name, mode, timeout, owner):
 
 @contextmanager
 def _hold(name, mode, timeout, owner):
-    key = key_for(name)
     session = pgsessions.checkout()
     try:
-        waited = _acquire(session, key, name, mode, timeout, owner)
+        key, waited = _acquire(session, name, mode, timeout, owner)
     except LockTimeout:
         pgsessions.checkin(session)
         raise
@@ -119,10 +132,11 @@ def note_held(session, key, name, mode, owner, state="held"):
     return session.execute(_NOTE.format(token="NULL"), values)
 
 
-def _acquire(session, key, name, mode, timeout, owner):
-    """Take the lock on ``session``; seconds waited, or None if it was free."""
-    if session.execute(_TRY[mode], (key,))[0]:
-        return None
+def _acquire(session, name, mode, timeout, owner):
+    """Take the lock on ``session``: (key, seconds waited or None if it was free)."""
+    key, taken = try_lock(session, name, mode)
+    if taken:
+        return key, None
     if timeout == 0:
         _give_up(session, key, name, mode, timeout)
     start = time.monotonic()
@@ -136,7 +150,7 @@ def _acquire(session, key, name, mode, timeout, owner):
         session.execute("SET lock_timeout = 0; DELETE FROM locks_holder WHERE id = %s", (waiting,))
         _give_up(session, key, name, mode, timeout)
     session.execute("SET lock_timeout = 0; DELETE FROM locks_holder WHERE id = %s", (waiting,))
-    return time.monotonic() - start
+    return key, time.monotonic() - start
 
 
 def _give_up(session, key, name, mode, timeout):

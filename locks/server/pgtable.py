@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 import psycopg2
 
 from locks.backends import pgsessions
-from locks.backends.postgres import _TRY, _UNLOCK, key_for
+from locks.backends.postgres import _UNLOCK, key_for, try_lock
 from locks.server.table import Hold
 
 __all__ = ("PostgresTable",)
@@ -51,6 +51,7 @@ class PostgresTable:
         self.shared = {}  # name -> {connection: None}
         self.version = 0
         self._busy = {}  # name -> Future of the statement in flight for it
+        self._held_keys = {}  # name -> advisory key our session holds it with
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lockd-postgres")
         self._session = None
         self.backend_pid = None
@@ -69,15 +70,14 @@ class PostgresTable:
 
     def _try(self, name, mode, with_token):
         session = self._connect()
-        key = key_for(_text(name), session)
-        if not session.execute(_TRY[mode], (key,))[0]:
-            return False, None
+        key, taken = try_lock(session, _text(name), mode)
+        if not taken:
+            return False, None, key
         token = session.execute(_BUMP, (key & _KEY_MASK,))[0] if with_token else None
-        return True, token
+        return True, token, key
 
-    def _unlock(self, name, mode):
-        session = self._connect()
-        session.execute(_UNLOCK[mode], (key_for(_text(name), session),))
+    def _unlock(self, key, mode):
+        self._connect().execute(_UNLOCK[mode], (key,))
 
     def _bump(self, name):
         session = self._connect()
@@ -103,6 +103,7 @@ class PostgresTable:
         holders = set(self.exclusive.values()) | {c for conns in self.shared.values() for c in conns}
         self.exclusive.clear()
         self.shared.clear()
+        self._held_keys.clear()
         self.version += 1
         for conn in holders:
             conn.exclusive.clear()
@@ -139,21 +140,23 @@ class PostgresTable:
             if f.cancelled() or f.exception() is not None:
                 reply.set_exception(f.exception() or asyncio.CancelledError())
                 return
-            ok, token = f.result()
+            ok, token, key = f.result()
             if ok and conn._closed:  # the client left while we asked
-                self._release_in_db(name, mode)
+                self._release_in_db(name, mode, key)
                 ok = False
             if not ok:
                 self._refused(conn, name)
                 reply.set_result(0)
                 return
+            self._held_keys[name] = key  # released with the key it was taken with
             reply.set_result(grant(token))
 
         future.add_done_callback(done)
         return reply
 
-    def _release_in_db(self, name, mode):
-        self._busy[name] = future = self._run(self._unlock, name, mode)
+    def _release_in_db(self, name, mode, key=None):
+        key = key if key is not None else self._held_keys.pop(name)
+        self._busy[name] = future = self._run(self._unlock, key, mode)
         future.add_done_callback(lambda f: self._busy.get(name) is f and self._busy.pop(name))
 
     def _refused(self, conn, name):
