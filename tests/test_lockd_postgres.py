@@ -102,3 +102,13 @@ def test_client_disconnects_release_in_the_database(lockd):
     assert (b.q()["orphans"], b.q()["shared_orphans"]) == (1, 1)
     with exclusive("gone", timeout=2), exclusive("gone:s", timeout=2):
         pass
+
+
+def test_the_dashboard_reads_pg_locks(pg, admin_client):
+    with exclusive("page:<pg>", owner="job 77") as held:
+        html = admin_client.get("/locks/").content.decode()
+        data = admin_client.get("/api/locks/").json()
+    assert "page:&lt;pg&gt;" in html and "job 77" in html
+    (lock,) = [lock for lock in data["exclusive"] if lock["name"] == "page:<pg>"]
+    assert (lock["owner"], lock["token"]) == ("job 77", held.token)
+    assert data["stats"]["held_exclusive"] >= 1
