@@ -13,6 +13,10 @@ from locks.server.stats import Q_KEYS
 __all__ = ("Commands",)
 
 DISABLED = b"0 disabled\n"
+# Reply prefixes by the table's 0/1 answer.
+_GET = (b"0 Lock Get Failure: ", b"1 Lock Get Success: ")
+_RELEASE = (b"0 Lock Release Failure: ", b"1 Lock Release Success: ")
+_SHARED_RELEASE = (b"0 Shared Lock Release Failure: ", b"1 Shared Lock Release Success: ")
 
 
 def _iso(epoch):
@@ -42,10 +46,12 @@ class Commands:
     # --- exclusive ----------------------------------------------------------
 
     def g(self, conn, name):
-        result = self.table.get(conn, name or b"")
+        if name is None:
+            name = b""
+        result = self.table.get(conn, name)
         if result.__class__ is int:
-            return (b"1 Lock Get Success: " if result else b"0 Lock Get Failure: ") + (name or b"") + b"\n"
-        return _then(result, lambda ok: (b"1 Lock Get Success: " if ok else b"0 Lock Get Failure: ") + (name or b"") + b"\n")
+            return _GET[result] + name + b"\n"
+        return _then(result, lambda ok: _GET[1 if ok else 0] + name + b"\n")
 
     def gt(self, conn, name):
         result = self.table.get(conn, name or b"", with_token=True)
@@ -58,9 +64,9 @@ class Commands:
         return b"%d Lock Get Success: %s\n" % (token, name) if token else b"0 Lock Get Failure: " + name + b"\n"
 
     def r(self, conn, name):
-        if self.table.release(conn, name or b""):
-            return b"1 Lock Release Success: " + (name or b"") + b"\n"
-        return b"0 Lock Release Failure: " + (name or b"") + b"\n"
+        if name is None:
+            name = b""
+        return _RELEASE[self.table.release(conn, name)] + name + b"\n"
 
     def i(self, conn, name):
         result = self.table.is_locked(name or b"")
@@ -85,9 +91,9 @@ class Commands:
         return b"0 Shared Lock Get Failure: " + name + b"\n"
 
     def sr(self, conn, name):
-        if self.table.shared_release(conn, name or b""):
-            return b"1 Shared Lock Release Success: " + (name or b"") + b"\n"
-        return b"0 Shared Lock Release Failure: " + (name or b"") + b"\n"
+        if name is None:
+            name = b""
+        return _SHARED_RELEASE[self.table.shared_release(conn, name)] + name + b"\n"
 
     def si(self, conn, name):
         result = self.table.shared_count(name or b"")

@@ -57,17 +57,22 @@ class Connection(asyncio.Protocol):
         if self._buffer:
             data = self._buffer + data
             self._buffer = b""
-        if data[-1:] == b"\n" and data.count(b"\n") == 1 and len(data) <= MAX_LINE:
-            # The usual case, one whole command: no list to build.
-            if self._waiting is None:
-                reply = self._one(data[:-1])
-                if reply and reply.__class__ is bytes:
+        if data[-1:] == b"\n" and data.count(b"\n") == 1 and len(data) <= MAX_LINE and self._waiting is None:
+            # The usual case, one whole command: no list to build (this is
+            # _one inlined: a call less per operation).
+            word, space, arg = data[:-1].partition(b" ")
+            entry = self._handlers.get(word)
+            if entry is None or arg[-1:] == b"\r" or word[-1:] == b"\r":
+                self._run([data[:-1]])  # the general path handles the odd ones
+                return
+            self._counts[entry[0]] += 1
+            reply = entry[1](self, arg if space else None)
+            if reply.__class__ is bytes:
+                if reply:
                     self.transport.write(reply)
-                elif reply:
-                    self._waiting = []
-                    reply.add_done_callback(self._resume)
             else:
-                self._waiting.append(data[:-1])
+                self._waiting = []
+                reply.add_done_callback(self._resume)
             return
         lines = data.split(b"\n")
         self._buffer = lines.pop()
