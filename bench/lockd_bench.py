@@ -8,11 +8,17 @@ in a throwaway K2_DATA_DIR and drives it with bench/lockd_load.c (compiled
 here with cc -O2: one epoll thread, so the load costs less CPU than the
 server it measures). Per run:
 
-- 50 connections loop g/r on a name of their own and 50 loop sg/sr on one
-  shared name, for --seconds. --depth 2 (default) sends each get and its
-  release in one write, as a pipelining client does; --depth 1 waits for
-  every reply before the next command (both are printed with --depth both).
-  Latency is per command, from its write to its reply.
+- saturation: 50 connections loop g/r on a name of their own and 50 loop
+  sg/sr on one shared name, as fast as the server answers, for --seconds.
+  Depth 2 sends each get and its release in one write, as a pipelining
+  client does; depth 1 waits for every reply before the next command
+  (--depth both, the default, measures both). This gives the most ops/s
+  and the CPU per op; its latency is only queueing (100 connections
+  always waiting: latency = in flight / rate).
+- paced: the same 100 connections, one command at a time, sent when due at
+  --rate commands/s in all (default 80,000, the target), for --seconds;
+  latency counts from when a command was due, so a stall shows in full.
+  This is the p50/p99 to hold against the target.
 - the server's CPU (utime + stime from /proc/PID/stat) per operation.
 - the server's RSS at start, after 1,000,000 operations and after 10,000
   connect/"g"/disconnect cycles (memory must stay flat).
@@ -86,10 +92,21 @@ def drive(client, port, seconds, max_ops, depth):
     return {key: float(value) for key, value in (pair.split("=") for pair in result.stdout.split())}
 
 
-def measure(server, client, seconds, depth):
+def pace(client, port, seconds, rate):
+    result = subprocess.run([str(client), "paced", str(port), "50", "50", str(seconds), str(rate)],
+                            capture_output=True, text=True)
+    if result.returncode not in (0, 1):
+        sys.exit(f"lockd_bench: load client failed: {result.stderr}")
+    return {key: float(value) for key, value in (pair.split("=") for pair in result.stdout.split())}
+
+
+def measure(server, client, seconds, depth, rate=None):
     before_load = load()
     cpu_before = cpu_seconds(server.pid)
-    figures = drive(client, server.port, seconds, 0, depth)
+    if rate:
+        figures = pace(client, server.port, seconds, rate)
+    else:
+        figures = drive(client, server.port, seconds, 0, depth)
     cpu = cpu_seconds(server.pid) - cpu_before
     figures["cpu_us_per_op"] = cpu / figures["ops"] * 1e6
     figures["server_cpu_share"] = cpu / figures["elapsed_s"]
@@ -97,17 +114,25 @@ def measure(server, client, seconds, depth):
     return figures
 
 
-def verdict(figures):
-    checks = [figures["ops_per_s"] >= TARGETS["ops_per_s"], figures["p99_us"] <= TARGETS["p99_us"],
-              figures["cpu_us_per_op"] <= TARGETS["cpu_us_per_op"], figures["failures"] == 0]
-    return "meets the targets" if all(checks) else "MISSES a target"
+def verdict(figures, paced):
+    missed = []
+    if figures["ops_per_s"] < TARGETS["ops_per_s"] * (0.98 if paced else 1):
+        missed.append("ops/s")
+    if paced and figures["p99_us"] > TARGETS["p99_us"]:
+        missed.append("p99")
+    if figures["cpu_us_per_op"] > TARGETS["cpu_us_per_op"]:
+        missed.append("CPU/op")
+    if figures["failures"]:
+        missed.append("refusals")
+    return "meets the targets" if not missed else "misses: " + ", ".join(missed)
 
 
-def print_run(label, figures):
+def print_run(label, figures, paced=False):
+    late = f", {figures['late_sends']:.0f} sends >1 ms late" if paced else ""
     print(f"{label}: {figures['ops_per_s']:,.0f} ops/s, p50 {figures['p50_us']:.0f} us, p99 {figures['p99_us']:.0f} us, "
           f"max {figures['max_us']:.0f} us, server CPU {figures['cpu_us_per_op']:.2f} us/op "
-          f"({figures['server_cpu_share']:.0%} of a core), {figures['failures']:.0f} refusals; "
-          f"load {figures['load']}; {verdict(figures)}", flush=True)
+          f"({figures['server_cpu_share']:.0%} of a core), {figures['failures']:.0f} refusals{late}; "
+          f"load {figures['load']}; {verdict(figures, paced)}", flush=True)
 
 
 def memory(server, client, operations, cycles):
@@ -126,7 +151,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--depth", choices=("1", "2", "both"), default="both")
+    parser.add_argument("--depth", choices=("1", "2", "both"), default="both", help="saturation phases to run")
+    parser.add_argument("--rate", type=float, default=80_000, help="commands/s of the paced phase (0: skip it)")
     parser.add_argument("--backend", choices=("flock", "postgres"), default="flock")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory phase")
     parser.add_argument("--memory-ops", type=int, default=1_000_000, help="operations before the second RSS reading")
@@ -154,7 +180,11 @@ def main():
             for run in range(1, args.runs + 1):
                 for depth in depths:
                     kind = "pipelined g+r pairs" if depth == "2" else "one command at a time"
-                    print_run(f"run {run}, depth {depth} ({kind})", measure(server, client, args.seconds, int(depth)))
+                    print_run(f"run {run}, saturation depth {depth} ({kind})",
+                              measure(server, client, args.seconds, int(depth)))
+                if args.rate:
+                    print_run(f"run {run}, paced at {args.rate:,.0f}/s (latency from due time)",
+                              measure(server, client, args.seconds, 1, args.rate), paced=True)
             if not args.no_memory:
                 memory(server, client, args.memory_ops, args.cycles)
         finally:
