@@ -15,10 +15,11 @@ server it measures). Per run:
   (--depth both, the default, measures both). This gives the most ops/s
   and the CPU per op; its latency is only queueing (100 connections
   always waiting: latency = in flight / rate).
-- paced: the same 100 connections, one command at a time, sent when due at
-  --rate commands/s in all (default 80,000, the target), for --seconds;
-  latency counts from when a command was due, so a stall shows in full.
-  This is the p50/p99 to hold against the target.
+- paced: the same 100 connections sending when due, at --rate commands/s
+  in all (default 80,000, the target), for --seconds, g+r pairs pipelined
+  (--paced-depth 2, default) or one command at a time (1); latency counts
+  from when a command was due, so a stall shows in full. This is the
+  p50/p99 to hold against the target.
 - the server's CPU (utime + stime from /proc/PID/stat) per operation.
 - the server's RSS at start, after 1,000,000 operations and after 10,000
   connect/"g"/disconnect cycles (memory must stay flat).
@@ -32,6 +33,7 @@ PostgreSQL cluster (tests/postgres_server.py) and measures that face.
 import argparse
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -92,8 +94,8 @@ def drive(client, port, seconds, max_ops, depth):
     return {key: float(value) for key, value in (pair.split("=") for pair in result.stdout.split())}
 
 
-def pace(client, port, seconds, rate):
-    result = subprocess.run([str(client), "paced", str(port), "50", "50", str(seconds), str(rate)],
+def pace(client, port, seconds, rate, depth):
+    result = subprocess.run([str(client), "paced", str(port), "50", "50", str(seconds), str(rate), str(depth)],
                             capture_output=True, text=True)
     if result.returncode not in (0, 1):
         sys.exit(f"lockd_bench: load client failed: {result.stderr}")
@@ -103,11 +105,15 @@ def pace(client, port, seconds, rate):
 def measure(server, client, seconds, depth, rate=None):
     before_load = load()
     cpu_before = cpu_seconds(server.pid)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_before = children.ru_utime + children.ru_stime
     if rate:
-        figures = pace(client, server.port, seconds, rate)
+        figures = pace(client, server.port, seconds, rate, depth)
     else:
         figures = drive(client, server.port, seconds, 0, depth)
     cpu = cpu_seconds(server.pid) - cpu_before
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    figures["client_cpu_share"] = (children.ru_utime + children.ru_stime - client_before) / figures["elapsed_s"]
     figures["cpu_us_per_op"] = cpu / figures["ops"] * 1e6
     figures["server_cpu_share"] = cpu / figures["elapsed_s"]
     figures["load"] = f"{' '.join(before_load)} -> {' '.join(load())}"
@@ -131,7 +137,8 @@ def print_run(label, figures, paced=False):
     late = f", {figures['late_sends']:.0f} sends >1 ms late" if paced else ""
     print(f"{label}: {figures['ops_per_s']:,.0f} ops/s, p50 {figures['p50_us']:.0f} us, p99 {figures['p99_us']:.0f} us, "
           f"max {figures['max_us']:.0f} us, server CPU {figures['cpu_us_per_op']:.2f} us/op "
-          f"({figures['server_cpu_share']:.0%} of a core), {figures['failures']:.0f} refusals{late}; "
+          f"({figures['server_cpu_share']:.0%} of a core; load client {figures['client_cpu_share']:.0%}), "
+          f"{figures['failures']:.0f} refusals{late}; "
           f"load {figures['load']}; {verdict(figures, paced)}", flush=True)
 
 
@@ -153,6 +160,7 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--depth", choices=("1", "2", "both"), default="both", help="saturation phases to run")
     parser.add_argument("--rate", type=float, default=80_000, help="commands/s of the paced phase (0: skip it)")
+    parser.add_argument("--paced-depth", choices=("1", "2"), default="2", help="the paced phase's depth")
     parser.add_argument("--backend", choices=("flock", "postgres"), default="flock")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory phase")
     parser.add_argument("--memory-ops", type=int, default=1_000_000, help="operations before the second RSS reading")
@@ -183,8 +191,9 @@ def main():
                     print_run(f"run {run}, saturation depth {depth} ({kind})",
                               measure(server, client, args.seconds, int(depth)))
                 if args.rate:
-                    print_run(f"run {run}, paced at {args.rate:,.0f}/s (latency from due time)",
-                              measure(server, client, args.seconds, 1, args.rate), paced=True)
+                    kind = "pipelined g+r pairs" if args.paced_depth == "2" else "one command at a time"
+                    print_run(f"run {run}, paced at {args.rate:,.0f}/s ({kind}; latency from due time)",
+                              measure(server, client, args.seconds, int(args.paced_depth), args.rate), paced=True)
             if not args.no_memory:
                 memory(server, client, args.memory_ops, args.cycles)
         finally:

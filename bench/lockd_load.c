@@ -1,7 +1,7 @@
 /* Load generator for bench/lockd_bench.py (compiled by it with cc -O2).
  *
  *   lockd_load run PORT EXCLUSIVE_CONNS SHARED_CONNS SECONDS MAX_OPS DEPTH
- *   lockd_load paced PORT EXCLUSIVE_CONNS SHARED_CONNS SECONDS RATE
+ *   lockd_load paced PORT EXCLUSIVE_CONNS SHARED_CONNS SECONDS RATE DEPTH
  *   lockd_load cycles PORT COUNT
  *
  * run: EXCLUSIVE_CONNS connections loop "g bench:N" / "r bench:N" on a
@@ -12,9 +12,10 @@
  * waits for both. Latency is per command: from the write that carried it
  * to the read that brought its reply. One thread, epoll: the client must
  * cost less CPU than the server it measures.
- * paced: the same connections and commands, one at a time, but each
- * connection sends its next command when it is due (RATE commands/s in
- * all, evenly spread), and latency counts from when it was due: a slow
+ * paced: the same connections and commands (DEPTH as above), but each
+ * connection sends its next command (or g+r pair) when it is due (RATE
+ * commands/s in all, evenly spread), and latency counts from when it was
+ * due: a slow
  * reply that delays the next command is not hidden (no coordinated
  * omission). A 100 us timerfd tick paces the sends.
  * cycles: COUNT times connect, "g cycle:I", read the reply, close.
@@ -143,12 +144,14 @@ static void setup(conn_t *conns, int n, int nex, int port, int ep) {
     }
 }
 
-static int paced(int port, int nex, int nsh, double seconds, double rate) {
+static int paced(int port, int nex, int nsh, double seconds, double rate, int depth) {
     int n = nex + nsh, ep = epoll_create1(0);
     conn_t *conns = calloc(n, sizeof *conns);
     double *due = calloc(n, sizeof *due);
     setup(conns, n, nex, port, ep);
-    double period = n / rate;  /* each connection's interval between commands */
+    for (int i = 0; i < n; i++)
+        conns[i].both_len = sprintf(conns[i].both, "%s%s", conns[i].get, conns[i].put);
+    double period = depth * n / rate;  /* each connection's interval between sends */
     int tick = timerfd_create(CLOCK_MONOTONIC, 0);
     struct itimerspec spec = {.it_interval = {0, 100000}, .it_value = {0, 100000}};
     timerfd_settime(tick, 0, &spec, NULL);
@@ -177,9 +180,10 @@ static int paced(int port, int nex, int nsh, double seconds, double rate) {
                 long us = (long)((t - c->sent_at) * 1e6);  /* sent_at holds the due time */
                 histogram[us > MAX_US ? MAX_US : us]++;
                 ops++;
-                c->pending = 0;
-                c->phase ^= 1;
-                due[id] += period;
+                if (--c->pending == 0) {
+                    if (depth == 1) c->phase ^= 1;
+                    due[id] += period;
+                }
             }
         }
         int idle = 1;
@@ -190,9 +194,10 @@ static int paced(int port, int nex, int nsh, double seconds, double rate) {
             idle = 0;
             if (due[i] > t) continue;
             late_sends += t - due[i] > 0.001;
-            int len = c->phase ? c->put_len : c->get_len;
-            if (write(c->fd, c->phase ? c->put : c->get, len) != len) { perror("write"); return 2; }
-            c->pending = 1;
+            const char *msg = depth == 2 ? c->both : (c->phase ? c->put : c->get);
+            int len = depth == 2 ? c->both_len : (c->phase ? c->put_len : c->get_len);
+            if (write(c->fd, msg, len) != len) { perror("write"); return 2; }
+            c->pending = depth;
             c->sent_at = due[i];
         }
         if (draining && idle) break;
@@ -220,10 +225,10 @@ static int cycles(int port, long count) {
 int main(int argc, char **argv) {
     if (argc == 8 && !strcmp(argv[1], "run"))
         return run(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atof(argv[5]), atol(argv[6]), atoi(argv[7]));
-    if (argc == 7 && !strcmp(argv[1], "paced"))
-        return paced(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atof(argv[5]), atof(argv[6]));
+    if (argc == 8 && !strcmp(argv[1], "paced"))
+        return paced(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atof(argv[5]), atof(argv[6]), atoi(argv[7]));
     if (argc == 4 && !strcmp(argv[1], "cycles")) return cycles(atoi(argv[2]), atol(argv[3]));
-    fprintf(stderr, "usage: lockd_load run PORT EXCL SHARED SECONDS MAX_OPS DEPTH | paced PORT EXCL SHARED SECONDS RATE"
+    fprintf(stderr, "usage: lockd_load run PORT EXCL SHARED SECONDS MAX_OPS DEPTH | paced PORT EXCL SHARED SECONDS RATE DEPTH"
                     " | cycles PORT COUNT\n");
     return 64;
 }
