@@ -112,3 +112,28 @@ def test_the_dashboard_reads_pg_locks(pg, admin_client):
     (lock,) = [lock for lock in data["exclusive"] if lock["name"] == "page:<pg>"]
     assert (lock["owner"], lock["token"]) == ("job 77", held.token)
     assert data["stats"]["held_exclusive"] >= 1
+
+
+def test_a_lost_database_session_closes_the_holders_and_the_server_goes_on(lockd):
+    from locks.backends import pgsessions
+
+    holder, bystander = lockd.client(), lockd.client()
+    holder.command("g kept:by:session")
+    bystander.command("me")
+    admin = pgsessions.connect()
+    try:
+        # The server's lock session (not its publishing one) is the one that holds locks.
+        (backend,) = admin.execute(
+            "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+            "AND a.application_name = %s", (f"k2 locks pid {lockd.process.pid}",))
+        admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+    finally:
+        admin.close()
+    # The heartbeat notices within about a second: the holder is told by losing its connection ...
+    with pytest.raises(ConnectionError):
+        holder.read_line()
+    # ... the lock is free for everyone, and the server serves on with a new session.
+    with exclusive("kept:by:session", timeout=0):
+        pass
+    assert bystander.command("g kept:by:session") == "1 Lock Get Success: kept:by:session"
+    assert bystander.command("i kept:by:session") == "1 Lock Is Locked: kept:by:session"

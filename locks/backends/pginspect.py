@@ -99,7 +99,9 @@ def _server_person(table, row, backend_pid):
 
 
 def _reap(session, rows, notes, live):
-    """Remove (and count once) held notes whose session is gone."""
+    """Remove (and count once) held notes whose session is gone, and the
+    tables of lockd servers whose session is gone."""
+    session.execute("DELETE FROM locks_lockd WHERE NOT backend_pid = ANY(%s)", (list(live),))
     granted = {(pid, key) for pid, _, ok, key, _ in rows if ok}
     waiting = {(pid, key) for pid, _, ok, key, _ in rows if not ok}
     dead = []

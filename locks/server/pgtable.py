@@ -11,7 +11,9 @@ it (other connections go on).
 
 If the session dies, PostgreSQL has released everything it held, so every
 connection holding a lock is closed: its client must learn that it lost
-it, exactly as a worker whose session dies loses its locks.
+it, exactly as a worker whose session dies loses its locks. A heartbeat
+statement every HEARTBEAT_S finds a dead session even when no client
+asks anything.
 """
 import asyncio
 import json
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 EXCLUSIVE, SHARED = "exclusive", "shared"
 _BUMP = "UPDATE locks_name SET token = token + 1 WHERE id = %s RETURNING token"
 _KEY_MASK = (1 << 48) - 1
+HEARTBEAT_S = 1.0
 _OTHERS = """SELECT count(*) FILTER (WHERE mode = 'ExclusiveLock'), count(*) FILTER (WHERE mode = 'ShareLock')
              FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid <> pg_backend_pid()
              AND ((classid::bigint << 32) | objid::bigint) = %s
@@ -59,6 +62,15 @@ class PostgresTable:
 
     async def start(self):
         await self._run(self._connect)
+        self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+
+    async def _beat(self):
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await self._run(self._ping)
+            except psycopg2.Error:
+                pass  # _check has closed the holders; the next beat reconnects
 
     # --- in the worker thread -------------------------------------------------
 
@@ -75,6 +87,12 @@ class PostgresTable:
             return False, None, key
         token = session.execute(_BUMP, (key & _KEY_MASK,))[0] if with_token else None
         return True, token, key
+
+    def _ping(self):
+        if self._session is None:  # lost: come back (holding nothing)
+            self._connect()
+        else:
+            self._session.execute("SELECT 1")
 
     def _unlock(self, key, mode):
         self._connect().execute(_UNLOCK[mode], (key,))
@@ -95,8 +113,12 @@ class PostgresTable:
         return future
 
     def _check(self, future):
-        if not future.cancelled() and isinstance(future.exception(), psycopg2.Error):
-            self._session_lost(future.exception())
+        error = None if future.cancelled() else future.exception()
+        # Only a dead session loses the locks; a failed statement on a live
+        # one fails that client's command alone.
+        if isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError)) or (
+                isinstance(error, psycopg2.Error) and self._session is not None and self._session.connection.closed):
+            self._session_lost(error)
 
     def _session_lost(self, error):
         log.error("lockd lost its PostgreSQL session (%s): closing the connections that held locks", error)
@@ -110,6 +132,7 @@ class PostgresTable:
             conn.shared.clear()
             conn.transport.abort()
         self._session = None  # the worker thread reconnects on the next statement
+        self.backend_pid = None
 
     def _after(self, name, then):
         """Run ``then()`` once the statement in flight for ``name`` is done."""
@@ -260,6 +283,8 @@ class PostgresTable:
         return _text(name)
 
     def close(self):
+        if getattr(self, "_heartbeat", None) is not None:
+            self._heartbeat.cancel()
         if self._session is not None:
             self._thread.submit(self._session.close).result(10)
         self._thread.shutdown(wait=True)
