@@ -8,7 +8,7 @@ STRICT_SCRIPTS = "script-src 'self'"
 DEFORM_SCRIPTS = "script-src 'self' 'unsafe-inline'"  # deform's sequence and upload widgets
 
 
-INLINE_SCRIPT_PATHS = ("/studio/", "/locks/")  # /locks/: its dashboard script is still inline
+INLINE_SCRIPT_PATHS = ("/studio/",)
 
 
 def policy_for(path):

@@ -3,16 +3,20 @@
 The kernel's lock table (/proc/locks) is the truth: a lock shows only if
 some live process really holds it, so the dashboard never shows stale locks.
 It is joined with the lock files (by inode) to learn the lock's name, and
-with the holder notes (by pid) to learn who and why. Notes whose lock the
-kernel no longer holds belong to processes that died holding it: those are
-counted once as orphans and removed.
+with the holder notes (by pid) to learn who and why, and with the tables
+lockd servers publish (by pid and file: one kernel line per connection).
+Notes whose lock the kernel no longer holds belong to processes that died
+holding it: those are counted once as orphans and removed.
+
+With K2_LOCK_BACKEND=postgres the same snapshot comes from pg_locks
+(``locks.backends.pginspect``).
 """
 import os
-import socket
 import time
 from collections import defaultdict
 
-from locks import counters, kernel
+from locks import counters, kernel, published
+from locks.identity import host_name
 from locks.notes import HELD, WAITING, is_live, pid_running, read_notes, remove_note
 from locks.paths import LOCK_SUFFIX, lock_dir
 
@@ -25,10 +29,21 @@ ORPHAN_GRACE_S = 10.0
 
 
 def snapshot():
-    """The contract's JSON shape: exclusive and shared locks, waiters, stats."""
+    """The contract's JSON shape: exclusive and shared locks, waiters, stats.
+
+    Every holder has name, pid, host, owner, since and token (the fencing
+    token of an exclusive holder that has one, else None); lockd clients
+    show as the server's pid with owner "lockd HOST:PORT client NAME".
+    """
+    from locks.backends import backend_name
     from locks.stats import collect  # stats formats snapshots; avoid a cycle
 
-    exclusive, shared, waiters = held_locks()
+    if backend_name() == "postgres":
+        from locks.backends.pginspect import held_locks as pg_held_locks
+
+        exclusive, shared, waiters = pg_held_locks()
+    else:
+        exclusive, shared, waiters = held_locks()
     return {"exclusive": exclusive, "shared": shared, "waiters": waiters, "stats": collect(exclusive, shared, waiters)}
 
 
@@ -40,7 +55,8 @@ def held_locks():
     for note in notes:
         notes_by_file[note.get("file")].append(note)
     files = _held_files({lock.ino for lock in flocks}, notes_by_file)
-    host = socket.gethostname()
+    host = host_name()
+    network = _network_holders()
     exclusive, shared, waiters = [], [], []
     unmatched = []
     for file_name, stat in sorted(files.items()):
@@ -56,7 +72,8 @@ def held_locks():
         holders = [lock for lock in entries if not lock.blocked]
         held_notes = [n for n in file_notes if n.get("state") == HELD]
         name = _name(file_name, file_notes)
-        people = sorted((_holder(lock.pid, held_notes, host) for lock in holders),
+        people = sorted((_network_holder(lock, file_name, network) or _holder(lock.pid, held_notes, host)
+                         for lock in holders),
                         key=lambda p: (p["since"] or "", p["pid"]))
         unmatched.extend(held_notes)  # _holder popped the matched ones
         lock_waiters = _waiters(name, file_notes, entries, host)
@@ -125,9 +142,34 @@ def _holder(pid, held_notes, host):
     for i, note in enumerate(held_notes):
         if note.get("pid") == pid:
             held_notes.pop(i)
-            return {"pid": pid, "host": note.get("host"), "owner": note.get("owner"), "since": note.get("since")}
+            return {"pid": pid, "host": note.get("host"), "owner": note.get("owner"), "since": note.get("since"),
+                    "token": note.get("token")}
     # Held, but the note is not written yet (or could not be).
-    return {"pid": pid, "host": host, "owner": None, "since": None}
+    return {"pid": pid, "host": host, "owner": None, "since": None, "token": None}
+
+
+def _network_holders():
+    """{(server pid, lock file): [published rows]} of this host's lockd servers."""
+    rows = defaultdict(list)
+    for pid, table in published.read_tables().items():
+        for row in table.get("holders", ()):
+            rows[(pid, row.get("file"))].append(dict(row, _table=table))
+    return rows
+
+
+def _network_holder(lock, file_name, network):
+    """The lockd connection behind one kernel line of a server's pid, if published."""
+    rows = network.get((lock.pid, file_name))
+    if not rows:
+        return None
+    mode = "exclusive" if lock.exclusive else "shared"
+    for i, row in enumerate(rows):
+        if row.get("mode") == mode:
+            rows.pop(i)
+            table = row["_table"]
+            return {"pid": lock.pid, "host": table.get("host"), "owner": f"lockd {table.get('bind')} client {row.get('client')}",
+                    "since": row.get("since"), "token": row.get("token"), "client": row.get("client")}
+    return None
 
 
 def _waiter(note, blocked=False):
@@ -150,7 +192,8 @@ def _waiters(name, file_notes, entries, host):
             remove_note(note["_path"])
     for pid, lock in blocked.items():
         mode = "exclusive" if lock.exclusive else "shared"
-        waiters.append({"name": name, "mode": mode, "pid": pid, "host": host, "owner": None, "since": None, "in_kernel": True})
+        waiters.append({"name": name, "mode": mode, "pid": pid, "host": host, "owner": None, "since": None,
+                        "in_kernel": True})
     return waiters
 
 
@@ -158,7 +201,7 @@ def _reap(unmatched):
     """Remove (and count once) notes whose holder died, as the kernel says."""
     if not unmatched:
         return
-    host = socket.gethostname()
+    host = host_name()
     recheck = None
     orphans = 0
     for note in unmatched:

@@ -45,13 +45,19 @@ def parse(text):
     return locks
 
 
-def read_flocks(path=PROC_LOCKS):
-    """Parsed FLOCK lines; empty where there is no /proc/locks."""
+def read_flocks(path=PROC_LOCKS, inode=None):
+    """Parsed FLOCK lines (only those of ``inode``, if given); empty where
+    there is no /proc/locks."""
     try:
         with open(path, encoding="ascii", errors="replace") as f:
-            return parse(f.read())
+            text = f.read()
     except OSError:
         return []
+    if inode is not None:
+        # A lockd server asks about one file: skip parsing everyone else's locks.
+        needle = f":{inode} "
+        text = "\n".join(line for line in text.splitlines() if needle in line)
+    return parse(text)
 
 
 def device_of(stat_result):

@@ -10,10 +10,10 @@ note, as the kernel shows no waiters for LOCK_NB polling.
 import json
 import logging
 import os
-import socket
 import uuid
 from datetime import datetime, timezone
 
+from locks.identity import host_name
 from locks.paths import notes_dir
 
 __all__ = ("HELD", "WAITING", "new_note", "write_note", "remove_note", "read_notes", "is_live", "pid_running")
@@ -24,18 +24,21 @@ WAITING = "waiting"
 log = logging.getLogger(__name__)
 
 
-def new_note(name, file_name, mode, state, owner):
-    return {
+def new_note(name, file_name, mode, state, owner, token=None):
+    note = {
         "name": name,
         "file": file_name,
         "mode": mode,
         "state": state,
         "pid": os.getpid(),
-        "host": socket.gethostname(),
+        "host": host_name(),
         # Owners may be job objects; the note must stay JSON.
         "owner": None if owner is None else str(owner),
         "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if token is not None:
+        note["token"] = token
+    return note
 
 
 def write_note(note):
@@ -103,7 +106,7 @@ def is_live(note):
 
     Only pids of this host can be checked; others are taken on trust.
     """
-    if note.get("host") != socket.gethostname():
+    if note.get("host") != host_name():
         return True
     try:
         return pid_running(int(note["pid"]))

@@ -29,18 +29,20 @@ def notes_dir():
     return lock_dir() / NOTES_SUBDIR
 
 
-def lock_file_name(name):
+def lock_file_name(name, allow_empty=False):
     """'build:classic' -> 'build_classic-3f2a9c1be0d4.lock'.
 
     The slug keeps only [A-Za-z0-9_-] (no dots, no slashes), so the result
-    is a single plain path component whatever the name holds.
+    is a single plain path component whatever the name holds. The Python
+    API refuses the empty name (always a bug there); the lockd protocol
+    allows it, so the server passes ``allow_empty=True``.
     """
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not (name or allow_empty):
         raise ValueError(f"lock name must be a non-empty string, not {name!r}")
     slug = _UNSAFE.sub("_", name).strip("_")[:48] or "lock"
     digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     return f"{slug}-{digest}{LOCK_SUFFIX}"
 
 
-def lock_path(name):
-    return lock_dir() / lock_file_name(name)
+def lock_path(name, allow_empty=False):
+    return lock_dir() / lock_file_name(name, allow_empty)

@@ -270,7 +270,8 @@ def test_snapshot_shows_a_held_lock_and_drops_it_on_release(lock_dir):
         # The kernel itself says this process holds that file.
         ino = os.stat(held.path).st_ino
         assert [(k.pid, k.exclusive) for k in kernel.read_flocks() if k.ino == ino] == [(os.getpid(), True)]
-        assert held.path.read_text() == "build:classic\n"
+        # The exact name, then the fencing token this acquisition got.
+        assert held.path.read_text() == f"build:classic\n{held.token}\n"
     snap = snapshot()
     assert snap["exclusive"] == [] and snap["stats"]["held_exclusive"] == 0
     assert read_notes() == []

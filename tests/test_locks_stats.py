@@ -61,3 +61,13 @@ def test_format_text_has_the_stats_and_a_table_of_held_locks():
     assert lines[0].split() == ["MODE", "NAME", "PID", "HOST", "OWNER", "SINCE"]
     assert any(line.startswith("exclusive") and "build:classic" in line and "job 42" in line for line in lines)
     assert any(line.startswith("shared (1)") and "assets:figure" in line and "chunk 3" in line for line in lines)
+
+
+def test_read_flocks_can_keep_one_inode(tmp_path):
+    path = tmp_path / "locks.txt"
+    path.write_text(PROC_LOCKS)
+    from locks.kernel import read_flocks
+
+    assert [lock.pid for lock in read_flocks(path, inode=123456)] == [12345, 12346]
+    assert read_flocks(path, inode=12345) == []  # a pid is not an inode
+    assert len(read_flocks(path)) == 3

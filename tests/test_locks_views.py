@@ -54,7 +54,9 @@ def test_dashboard_shows_held_locks_to_staff(admin_client):
     html = response.content.decode()
     assert "build:&lt;classic&gt;" in html and "job 42" in html
     assert 'id="locks-exclusive"' in html and 'id="locks-shared"' in html and 'id="locks-waiters"' in html
-    assert '"/api/locks/"' in html  # the 2 s refresh fetches the JSON API
+    assert 'data-api="/api/locks/"' in html and "locks/dashboard" in html  # the 2 s refresh fetches the JSON API
+    # The studio's navigation, like every other staff page; no inline script (CSP).
+    assert '<nav class="k2-subnav" aria-label="Studio">' in html and "<script>" not in html
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "::1"])

@@ -1,11 +1,12 @@
-"""Named exclusive and shared locks on files, with fcntl.flock.
+"""The flock backend (default): named locks on files, with fcntl.flock.
 
 Usage::
 
     from locks import exclusive, shared, LockTimeout
 
-    with exclusive("build:classic", timeout=5.0, owner="job 42"):
-        ...   # no other holder of "build:classic", shared or exclusive
+    with exclusive("build:classic", timeout=5.0, owner="job 42") as held:
+        ...   # no other holder of "build:classic", shared or exclusive;
+              # held.token is this acquisition's fencing token
     with shared("assets:figure", timeout=30, owner="chunk 7"):
         ...   # other shared holders may be here too, no exclusive one
 
@@ -22,31 +23,26 @@ Timeouts poll LOCK_NB with a short backoff instead of SIGALRM, so they work
 in any thread; the price is no fairness between pollers.
 """
 import fcntl
+import logging
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from locks import counters
 from locks.exceptions import LockTimeout
+from locks.held import HeldLock
 from locks.notes import HELD, WAITING, is_live, new_note, read_notes, remove_note, write_note
 from locks.paths import lock_dir, lock_path
+from locks.tokens import next_token
 
-__all__ = ("EXCLUSIVE", "SHARED", "exclusive", "shared", "HeldLock")
+__all__ = ("EXCLUSIVE", "SHARED", "exclusive", "shared")
 
 EXCLUSIVE = "exclusive"
 SHARED = "shared"
+log = logging.getLogger(__name__)
 _FLAGS = {EXCLUSIVE: fcntl.LOCK_EX, SHARED: fcntl.LOCK_SH}
 _FIRST_DELAY_S = 0.001
 _MAX_DELAY_S = 0.05
-
-
-@dataclass(frozen=True)
-class HeldLock:
-    name: str
-    mode: str
-    path: os.PathLike
-    waited_s: float  # 0.0 when it was free at once
 
 
 @contextmanager
@@ -74,11 +70,12 @@ def _locked(name, mode, timeout, owner):
         raise
     note = None
     try:
+        token = next_token(fd, _encode(name)) if mode == EXCLUSIVE else None
         # The note goes after the lock is taken and before it is released: a
         # note without a kernel lock then always means the holder died.
-        note = write_note(new_note(name, path.name, mode, HELD, owner))
+        note = write_note(new_note(name, path.name, mode, HELD, owner, token))
         counters.record_acquisition(waited)
-        yield HeldLock(name, mode, path, waited or 0.0)
+        yield HeldLock(name, mode, path, waited or 0.0, token)
     finally:
         remove_note(note)
         try:
@@ -97,10 +94,14 @@ def _open(path, name):
         if os.fstat(fd).st_size == 0:
             # The exact name, for people reading the lock dir. Racing first
             # users write the same bytes at offset 0, which is harmless.
-            os.pwrite(fd, (name + "\n").encode("utf-8", "surrogatepass"), 0)
+            os.pwrite(fd, _encode(name) + b"\n", 0)
     except OSError:
         pass
     return fd
+
+
+def _encode(name):
+    return name.encode("utf-8", "surrogatepass")
 
 
 def _acquire(fd, name, path, mode, timeout, owner):
@@ -142,6 +143,7 @@ def _try(fd, flag):
 
 def _give_up(name, path, mode, timeout):
     counters.record_timeout()
+    log.warning("lock %r (%s) timed out after %s s", name, mode, timeout)
     holders = [
         {k: v for k, v in note.items() if not k.startswith("_")}
         for note in read_notes(path.name)
