@@ -229,7 +229,9 @@ def small_render_disk(settings):
 def test_a_full_disk_fails_the_build_cleanly_and_a_retry_completes_it_when_space_returns(
         starter, render_workers, admin_client, small_render_disk):
     render_workers.start(1)
-    build = wait_settled(builds.start_build(starter), workers=render_workers)
+    with pytest.raises(builds.BuildWouldNotFit, match=r"needs about \d+ KB but only \d+ KB are free"):
+        builds.start_build(starter)  # the check before a build sees the small disk
+    build = wait_settled(builds.start_build(starter, confirm_disk=True), workers=render_workers)
     assert build.state == Build.FAILED
     chunk = build.chunks.get()
     assert chunk.state == Chunk.FAILED

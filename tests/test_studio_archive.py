@@ -103,7 +103,7 @@ def test_a_build_that_would_not_fit_is_refused_with_both_figures(site, monkeypat
     with pytest.raises(builds.BuildWouldNotFit) as refused:
         builds.start_build(site)
     message = str(refused.value)
-    assert "needs about" in message and "only 0 MB are free" in message
+    assert "needs about" in message and "only 1 KB are free" in message
     assert not Build.objects.exists()
 
     response = staff_client.post("/api/trophies/cup/builds/", {}, content_type="application/json")

@@ -19,6 +19,14 @@ class DiskFull(Exception):
     """A build that would not fit; the message gives both figures."""
 
 
+def readable(size):
+    """1,234 KB / 56 MB / 7.8 GB: a size as people read it."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}" if size < 10 * scale else f"{size / scale:,.0f} {unit}"
+    return f"{size / 1e3:,.0f} KB"
+
+
 def free_bytes():
     path = Path(settings.K2_RENDER_DIR)
     while not path.exists() and path != path.parent:
@@ -63,6 +71,6 @@ def check_fits(plan):
     """Raise DiskFull when the build of ``plan`` is expected not to fit."""
     needed, free = expected_bytes(plan), free_bytes()
     if needed > free:
-        raise DiskFull(f"the build of {plan.slug} needs about {needed / 1e6:,.0f} MB but only "
-                       f"{free / 1e6:,.0f} MB are free under {settings.K2_RENDER_DIR}; free some space "
+        raise DiskFull(f"the build of {plan.slug} needs about {readable(needed)} but only "
+                       f"{readable(free)} are free under {settings.K2_RENDER_DIR}; free some space "
                        "(k2 prune) or confirm to build anyway")
