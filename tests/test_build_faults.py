@@ -200,11 +200,13 @@ def test_cancel_removes_the_queued_jobs(admin_client, db, settings):
 @pytest.mark.slow
 def test_cancel_stops_a_running_chunk_at_the_next_image(render_workers, admin_client, monkeypatch):
     trophy = medium_trophy()
+    # PNG (about 10 ms an image): a chunk takes long enough that the cancel meets it running.
+    Trophy.objects.filter(pk=trophy.pk).update(format="PNG")
     monkeypatch.setattr(builds, "CHUNKS_PER_WORKER", 1)
     build = builds.start_build(trophy)
     first, second = build.chunks.order_by("number")
     render_workers.start(1)
-    wait_until(lambda: progress.totals(build.pk)["rendered"] > 100, timeout=60, message="the first chunk to render")
+    wait_until(lambda: progress.totals(build.pk)["rendered"] > 20, timeout=60, message="the first chunk to render")
     assert admin_client.post(f"/api/builds/{build.pk}/cancel/").status_code == 200
     wait_until(lambda: Chunk.objects.get(pk=first.pk).state == Chunk.CANCELLED, timeout=30,
                message="the running chunk to stop")
