@@ -50,7 +50,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-def stop_services(owner=os.getpid()):
+def stop_services(owner):
     if os.getpid() != owner:
         return  # a forked child (mutmut's mutant runs) must not stop its parent's servers
     while _started:

@@ -2,7 +2,6 @@
 it (gunicorn + uvicorn workers) and sseclient-py parsing what it sends."""
 import socket
 import subprocess
-import time
 
 import requests
 import sseclient

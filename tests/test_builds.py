@@ -9,7 +9,7 @@ from PIL import Image
 from tests.conftest import wait_until
 from trophies import combinations
 from trophies.models import Build, Chunk, Option, Trophy
-from trophies.services import builds, plans, progress
+from trophies.services import builds, plans
 from trophies.services.renderer import load_renderer
 from trophies.services.build_status import status_of
 from trophies.services.demo import create_demo_catalog

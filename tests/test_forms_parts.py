@@ -8,7 +8,7 @@ import threading
 import pytest
 from PIL import Image
 
-from tests.forms_support import make_catalog, multipart, option_controls, png_bytes, post_controls
+from tests.forms_support import make_catalog, option_controls, png_bytes, post_controls
 from trophies import engine
 from trophies.models import Component, Option, Slot, Tier, Trophy
 from trophies.services import plans

@@ -9,8 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, child_environment, wait_until
-from trophies.models import Build, Trophy
-from trophies.services import builds
+from trophies.models import Build
 from trophies.services.demo import create_demo_catalog
 
 # RFC 3164 as SysLogHandler writes it: "<PRI>IDENT[PID]: MESSAGE"; daemon = facility 3.

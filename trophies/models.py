@@ -1,6 +1,5 @@
 """The catalog: components and their options (layers), trophies built of
 ordered tiers of ordered slots, and builds."""
-from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 

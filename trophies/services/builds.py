@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from rq import Callback, Retry
 
-from locks import LockTimeout, exclusive, shared
+from locks import LockTimeout, exclusive
 from trophies.models import Build, Chunk
 from trophies.services import build_history, plans, progress, prune
 from trophies.services.renderer import load_renderer

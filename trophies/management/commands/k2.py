@@ -3,7 +3,6 @@
 Each subcommand is a thin wrapper over a service; errors a user can fix end
 in one readable line and a non-zero exit (CommandError).
 """
-import json
 import logging
 import os
 import secrets
