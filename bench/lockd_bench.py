@@ -161,7 +161,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--depth", choices=("1", "2", "both"), default="both", help="saturation phases to run")
+    parser.add_argument("--depth", choices=("1", "2", "both", "none"), default="both", help="saturation phases to run")
     parser.add_argument("--rate", type=float, default=80_000, help="commands/s of the paced phase (0: skip it)")
     parser.add_argument("--paced-depth", choices=("1", "2"), default="2", help="the paced phase's depth")
     parser.add_argument("--backend", choices=("flock", "postgres"), default="flock")
@@ -171,7 +171,7 @@ def main():
     args = parser.parse_args()
     if args.seconds <= 0 or args.runs < 1:
         parser.error("--seconds must be positive and --runs at least 1")
-    depths = ("2", "1") if args.depth == "both" else (args.depth,)
+    depths = {"both": ("2", "1"), "none": ()}.get(args.depth, (args.depth,))
     with tempfile.TemporaryDirectory(prefix="k2-lockd-bench.") as temp:
         temp = Path(temp)
         client = compile_client(temp)

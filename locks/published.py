@@ -15,7 +15,7 @@ from locks.identity import host_name
 from locks.notes import pid_running
 from locks.paths import lock_dir
 
-__all__ = ("SUBDIR", "table_path", "write_table", "remove_table", "read_tables")
+__all__ = ("SUBDIR", "table_path", "write_table", "encode", "remove_table", "read_tables")
 
 SUBDIR = ".lockd"
 STALE_AFTER_S = 30.0  # a table not rewritten for this long belongs to a stopped server
@@ -29,8 +29,17 @@ def write_table(path, table):
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".tmp-{path.name}")
     with open(temp, "w", encoding="utf-8") as f:
-        json.dump(table, f, separators=(",", ":"))
+        f.write(encode(table))
     os.replace(temp, path)
+
+
+def encode(table):
+    """JSON of a table, row by row: one C call per row instead of one for
+    all, so the writer thread lets the server's event loop in between."""
+    head = json.dumps({key: value for key, value in table.items() if key != "holders"}, separators=(",", ":"))
+    rows = ",".join([json.dumps(row, separators=(",", ":")) for row in table.get("holders", ())])
+    return f'{head[:-1]},"holders":[{rows}]}}'
+
 
 
 def remove_table(path):

@@ -16,7 +16,6 @@ statement every HEARTBEAT_S finds a dead session even when no client
 asks anything.
 """
 import asyncio
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ import psycopg2
 
 from locks.backends import pgsessions
 from locks.backends.postgres import _UNLOCK, key_for, try_lock
+from locks.published import encode
 from locks.server.table import Hold
 
 __all__ = ("PostgresTable",)
@@ -305,7 +305,7 @@ class _Published:
         self.session.execute(
             "INSERT INTO locks_lockd (backend_pid, host, data, updated) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (backend_pid) DO UPDATE SET host = excluded.host, data = excluded.data, updated = excluded.updated",
-            (self.table.backend_pid, data["host"], json.dumps(data), datetime.now(timezone.utc)))
+            (self.table.backend_pid, data["host"], encode(data), datetime.now(timezone.utc)))
 
     def remove(self):
         if self.session is not None and self.table.backend_pid is not None:
