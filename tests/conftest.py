@@ -61,15 +61,17 @@ def child_environment(data_dir):
                 K2_LOCK_DIR=str(data_dir / "locks"), PYTHONUNBUFFERED="1")
 
 
-def wait_until(condition, timeout=30.0, interval=0.02, message="condition"):
-    """Poll ``condition`` until it returns a truthy value (returned)."""
+def wait_until(condition, timeout=30.0, interval=0.02, message="condition", on_timeout=None):
+    """Poll ``condition`` until it returns a truthy value (returned);
+    ``on_timeout()`` adds what it says (worker logs) to the failure."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+            detail = f"\n{on_timeout()}" if on_timeout else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}{detail}")
         time.sleep(interval)
 
 

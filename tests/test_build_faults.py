@@ -209,7 +209,7 @@ def test_cancel_stops_a_running_chunk_at_the_next_image(render_workers, admin_cl
     wait_until(lambda: progress.totals(build.pk)["rendered"] > 20, timeout=60, message="the first chunk to render")
     assert admin_client.post(f"/api/builds/{build.pk}/cancel/").status_code == 200
     wait_until(lambda: Chunk.objects.get(pk=first.pk).state == Chunk.CANCELLED, timeout=30,
-               message="the running chunk to stop")
+               message="the running chunk to stop", on_timeout=render_workers.logs)
     rendered = progress.totals(build.pk)["rendered"]
     assert rendered < first.stop - first.start
     assert Chunk.objects.get(pk=second.pk).attempts == 0  # never started

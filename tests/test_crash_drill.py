@@ -129,7 +129,8 @@ def test_postgresql_restarted_mid_build_then_the_build_completes(render_workers,
             return None
         return row if row.state not in Build.ACTIVE else None
 
-    done = wait_until(settled, timeout=180, message="the build to settle after the restart")
+    done = wait_until(settled, timeout=180, message="the build to settle after the restart",
+                      on_timeout=render_workers.logs)
     if done.state == Build.FAILED:  # chunks that met the restart failed with the reason: a retry completes them
         failed = list(done.chunks.filter(state=Chunk.FAILED).values_list("error", flat=True))
         assert failed and all(error for error in failed), failed
