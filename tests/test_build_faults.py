@@ -201,7 +201,8 @@ def test_cancel_removes_the_queued_jobs(admin_client, db, settings):
 def test_cancel_stops_a_running_chunk_at_the_next_image(render_workers, admin_client, monkeypatch):
     trophy = medium_trophy()
     # PNG (about 10 ms an image): a chunk takes long enough that the cancel meets it running.
-    Trophy.objects.filter(pk=trophy.pk).update(format="PNG")
+    trophy.format = "PNG"
+    trophy.save()
     monkeypatch.setattr(builds, "CHUNKS_PER_WORKER", 1)
     build = builds.start_build(trophy)
     first, second = build.chunks.order_by("number")

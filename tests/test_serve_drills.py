@@ -63,8 +63,11 @@ class Serve:
                 continue
             for child in map(int, children):
                 pending.append(child)
-                if Path(f"/proc/{child}/comm").read_text().strip() == "redis-server":
-                    seen.append(child)
+                try:
+                    if Path(f"/proc/{child}/comm").read_text().strip() == "redis-server":
+                        seen.append(child)
+                except FileNotFoundError:  # it exited while we looked
+                    continue
         return seen[0] if seen else None
 
     def stop(self):
