@@ -9,6 +9,8 @@ from trophies.models import Build, Trophy
 from trophies.services import progress
 from trophies.services.demo import create_demo_catalog
 
+from tests.metrics_support import sample, scrape
+
 
 @pytest.fixture
 def failed_job(db):
@@ -75,22 +77,33 @@ def test_metrics_prometheus_text(client, db, failed_job, idle_worker):
     Build.objects.create(trophy=trophy, total=12, chunk_size=200, state=Build.DONE,
                          started_at=now - timedelta(seconds=42), finished_at=now, rendered=12, skipped=0, failed=0)
     response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    samples, families = scrape(client)
+    assert sample(samples, "k2_queue_jobs", queue="render", state="queued") == 0
+    assert sample(samples, "k2_queue_jobs", queue="default", state="failed") == 1
+    assert sample(samples, "k2_workers", state="idle") == 1
+    assert sample(samples, "k2_workers", state="busy") == 0
+    assert sample(samples, "k2_images_total", result="rendered") == 12
+    assert families["k2_images"].type == "counter"
+    assert sample(samples, "k2_builds", state="done") == 1
+    assert sample(samples, "k2_build_duration_seconds_bucket", le="30.0") == 0
+    assert sample(samples, "k2_build_duration_seconds_bucket", le="60.0") == 1
+    assert sample(samples, "k2_build_duration_seconds_count") == 1
+    assert sample(samples, "k2_build_duration_seconds_sum") == pytest.approx(42, abs=0.01)
+    assert families["k2_build_duration_seconds"].type == "histogram"
+    assert families["k2_lock_waits"].type == "counter"
+    assert sample(samples, "k2_locks_held", mode="exclusive") == 0
+
+
+def test_metrics_speak_openmetrics_when_the_scraper_asks(client, db):
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    response = client.get("/metrics", HTTP_ACCEPT="application/openmetrics-text; version=1.0.0")
+    assert response["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
     text = response.content.decode()
-    for line in ['k2_queue_jobs{queue="render",state="queued"} 0', 'k2_queue_jobs{queue="default",state="failed"} 1',
-                 'k2_workers{state="idle"} 1', 'k2_workers{state="busy"} 0',
-                 'k2_images_total{result="rendered"} 12', 'k2_builds{state="done"} 1',
-                 'k2_build_duration_seconds_bucket{le="30"} 0', 'k2_build_duration_seconds_bucket{le="60"} 1',
-                 'k2_build_duration_seconds_count 1', "# TYPE k2_lock_waits_total counter",
-                 'k2_locks_held{mode="exclusive"} 0']:
-        assert line in text.splitlines(), line
-    assert "k2_build_duration_seconds_sum 42" in text
-    # Every sample line is "name{labels} number".
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            float(value)
+    assert text.endswith("# EOF\n")
+    names = {family.name for family in text_string_to_metric_families(text)}
+    assert {"k2_queue_jobs", "k2_images", "k2_build_duration_seconds", "k2_lock_waits"} <= names
 
 
 def test_metrics_need_loopback_or_the_token(client, db, settings):

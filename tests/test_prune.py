@@ -11,6 +11,7 @@ from django.core.management import call_command
 
 from tests.builds_support import expected_files, rendered_files
 from tests.forms_support import png_bytes
+from tests.metrics_support import sample, scrape
 from tests.test_archive import small_trophy
 from trophies.models import Build, Option, Trophy
 from trophies.services import disk_usage, plans, prune, storefront
@@ -190,9 +191,8 @@ def test_disk_figures_on_metrics_and_the_trophy_list(cup, settings, client, staf
     write_build(settings, plans.capture(cup))
     change_a_layer()
     usage = disk_usage.refresh("cup")
-    text = client.get("/metrics").content.decode()
-    assert f'k2_render_files{{trophy="cup"}} {usage["files"]}' in text
-    assert f'k2_render_bytes{{trophy="cup"}} {usage["bytes"]}' in text
-    assert f'k2_render_obsolete_bytes{{trophy="cup"}} {usage["obsolete_bytes"]}' in text
+    samples, _ = scrape(client)
+    for field in ("files", "bytes", "obsolete_bytes"):
+        assert sample(samples, f"k2_render_{field}", trophy="cup") == usage[field]
     page = staff_client.get("/studio/trophies/").content.decode()
     assert f'{usage["files"]} files' in page and "obsolete" in page

@@ -1,4 +1,4 @@
-"""What the queue dashboard, ``/api/stats/`` and ``/metrics`` show: RQ queues,
+"""What the queue dashboard, ``/api/stats/`` and ``/metrics`` (``metrics``) show: RQ queues,
 registries and workers, builds and images from the database and the
 progress counters, lock stats from ``locks``.
 
@@ -21,7 +21,6 @@ from rq.registry import (
     StartedJobRegistry,
 )
 
-from locks.inspect import snapshot as lock_snapshot
 from trophies.models import Build
 from trophies.services import progress
 from trophies.services.build_status import stalled_since
@@ -30,7 +29,6 @@ FAILED_JOBS_SHOWN = 20
 TRACEBACK_CHARS = 6000
 REGISTRIES = (("started", StartedJobRegistry), ("finished", FinishedJobRegistry), ("failed", FailedJobRegistry),
               ("deferred", DeferredJobRegistry), ("scheduled", ScheduledJobRegistry))
-DURATION_BUCKETS_S = (5, 15, 30, 60, 120, 300, 600, 1800, 3600)
 CHUNK_JOB_ID = re.compile(r"^k2-build(?P<build>\d+)-chunk(?P<chunk>\d+)-")
 
 
@@ -159,97 +157,3 @@ def stats():
         "images": image_totals(),
         "generated_at": datetime.now(dt_timezone.utc).isoformat(),
     }
-
-
-# -- Prometheus text format -------------------------------------------------------
-
-
-def _label(value):
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-class _Exposition:
-    def __init__(self):
-        self.lines = []
-
-    def metric(self, name, kind, help_text, samples):
-        """samples: [(labels dict or None, value)], or a bare value."""
-        self.lines.append(f"# HELP {name} {help_text}")
-        self.lines.append(f"# TYPE {name} {kind}")
-        if not isinstance(samples, list):
-            samples = [(None, samples)]
-        for labels, value in samples:
-            self.sample(name, labels, value)
-
-    def sample(self, name, labels, value):
-        text = ",".join(f'{key}="{_label(val)}"' for key, val in (labels or {}).items())
-        number = "NaN" if value is None else (repr(float(value)) if isinstance(value, float) else str(int(value)))
-        self.lines.append(f"{name}{{{text}}} {number}" if text else f"{name} {number}")
-
-    def text(self):
-        return "\n".join(self.lines) + "\n"
-
-
-def metrics_text():
-    out = _Exposition()
-    queues = queue_stats()
-    out.metric("k2_queue_jobs", "gauge", "Jobs of each RQ queue by state (queued = waiting in the queue).",
-               [({"queue": q["name"], "state": state}, q[state]) for q in queues
-                for state in ("queued", "started", "finished", "failed", "deferred", "scheduled")])
-    workers = worker_stats()
-    states = {"busy": 0, "idle": 0}
-    for worker in workers:
-        key = "busy" if worker["state"] == "busy" else "idle" if worker["state"] == "idle" else worker["state"]
-        states[key] = states.get(key, 0) + 1
-    out.metric("k2_workers", "gauge", "RQ workers by state.", [({"state": s}, n) for s, n in sorted(states.items())])
-
-    images = image_totals()
-    out.metric("k2_images_total", "counter", "Combination images handled by builds, by result.",
-               [({"result": kind}, images[kind]) for kind in progress.KINDS])
-    out.metric("k2_builds", "gauge", "Builds by state.", [({"state": s}, n) for s, n in build_counts().items()])
-    out.metric("k2_builds_stalled", "gauge", "Running builds with no progress for K2_STALL_AFTER_S while "
-               "their workers are alive.", stalled_build_count())
-
-    durations = build_durations()
-    name = "k2_build_duration_seconds"
-    out.lines.append(f"# HELP {name} Wall time of finished builds, first chunk start to last chunk end.")
-    out.lines.append(f"# TYPE {name} histogram")
-    for bound in DURATION_BUCKETS_S:
-        out.sample(f"{name}_bucket", {"le": str(bound)}, sum(1 for d in durations if d <= bound))
-    out.sample(f"{name}_bucket", {"le": "+Inf"}, len(durations))
-    out.sample(f"{name}_sum", None, round(float(sum(durations)), 3))
-    out.sample(f"{name}_count", None, len(durations))
-
-    locks = lock_snapshot()["stats"]
-    up = bool(locks.get("counters_available"))
-
-    def lock_value(key, scale=1.0):
-        value = locks.get(key)
-        return None if value is None else float(value) * scale
-
-    out.metric("k2_lock_acquisitions_total", "counter", "Lock acquisitions.", lock_value("acquisitions"))
-    out.metric("k2_lock_waits_total", "counter", "Lock acquisitions that had to wait.", lock_value("waits"))
-    out.metric("k2_lock_timeouts_total", "counter", "Lock acquisitions that timed out.", lock_value("timeouts"))
-    out.metric("k2_lock_wait_seconds_total", "counter", "Time spent waiting for locks.",
-               lock_value("wait_total_ms", 0.001))
-    out.metric("k2_lock_wait_max_seconds", "gauge", "Longest single lock wait.", lock_value("wait_max_ms", 0.001))
-    out.metric("k2_locks_held", "gauge", "Locks held now.",
-               [({"mode": "exclusive"}, locks["held_exclusive"]), ({"mode": "shared"}, locks["held_shared"])])
-    out.metric("k2_lock_waiters", "gauge", "Processes waiting for a lock now.", locks["waiting"])
-    out.metric("k2_lock_counters_up", "gauge", "1 when the lock counters in Redis could be read.", int(up))
-
-    disk = render_disk_usage()
-    for field, help_text in (("files", "Rendered files of each trophy."),
-                             ("bytes", "Bytes of each trophy's rendered files."),
-                             ("obsolete_bytes", "Bytes of rendered files no current combination names (k2 prune).")):
-        out.metric(f"k2_render_{field}", "gauge", help_text,
-                   [({"trophy": slug}, usage[field]) for slug, usage in sorted(disk.items())])
-    return out.text()
-
-
-def render_disk_usage():
-    """{trophy slug: {"files", "bytes", "obsolete_files", "obsolete_bytes"}} (cached figures)."""
-    from trophies.models import Trophy
-    from trophies.services import disk_usage
-
-    return {slug: disk_usage.usage_of(slug) for slug in Trophy.objects.values_list("slug", flat=True)}

@@ -6,12 +6,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from locks.access import metrics_allowed, metrics_forbidden
-from trophies.services import monitoring
+from trophies.services import metrics as prometheus_metrics, monitoring
 from trophies.services.health import CRITICAL, check_health
 from trophies.views.access import staff_json, staff_page
-
-PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
 
 @require_GET
 @staff_page
@@ -40,4 +37,5 @@ def healthz(request):
 def metrics(request):
     if not metrics_allowed(request):
         return metrics_forbidden()
-    return HttpResponse(monitoring.metrics_text(), content_type=PROMETHEUS_TYPE)
+    body, content_type = prometheus_metrics.exposition(request.headers.get("Accept"))
+    return HttpResponse(body, content_type=content_type)
