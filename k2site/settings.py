@@ -56,6 +56,7 @@ MIDDLEWARE = [
 ]
 
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "trophies.views.errors.csrf_failure"  # JSON for the API
 SECURE_CONTENT_TYPE_NOSNIFF = True
 # Behind TLS (the nginx site in deploy/): cookies only over HTTPS, HSTS, and
 # the proxy's header saying the request came in over HTTPS.

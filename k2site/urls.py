@@ -7,3 +7,5 @@ urlpatterns = [
     path("", include("locks.urls")),
     path("", include("trophies.urls")),
 ]
+
+handler404 = "trophies.views.errors.page_not_found"

@@ -1,9 +1,10 @@
 from django.urls import include, path
 
-from trophies.views import api, build_events, builds_api, home, studio_preview
+from trophies.views import api, api_schema, build_events, builds_api, home, studio_preview
 
 urlpatterns = [
     path("", home.home, name="home"),
+    path("api/schema/", api_schema.schema, name="api-schema"),
     path("api/trophies/", api.trophy_list, name="api-trophies"),
     path("api/trophies/<slug:slug>/", api.trophy_detail, name="api-trophy"),
     path("api/trophies/<slug:slug>/builds/", builds_api.start, name="api-build-start"),

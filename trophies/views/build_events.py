@@ -16,6 +16,7 @@ The stream (https://html.spec.whatwg.org/multipage/server-sent-events.html):
   (a client closes its EventSource on it, or it would reconnect).
 """
 import asyncio
+import json
 import re
 from http.cookies import SimpleCookie
 from importlib import import_module
@@ -24,7 +25,7 @@ from types import SimpleNamespace
 from django.conf import settings
 from django.contrib import auth
 from django.db import close_old_connections
-from django.http import HttpResponse
+from django.http import JsonResponse
 
 from trophies.models import Build
 from trophies.services import build_feeds
@@ -87,29 +88,29 @@ async def stream(feed, last_event_id):
 def unavailable(request, build_id):
     """Django's route of the same URL, reached only when the site is served
     without k2site.asgi (runserver, WSGI): pages fall back to polling."""
-    return HttpResponse("build events need the ASGI server (k2 serve)\n", status=503,
-                        content_type="text/plain; charset=utf-8")
+    return JsonResponse({"error": "build events need the ASGI server (k2 serve)"}, status=503)
 
 
-async def plain(send, status, text):
+async def json_error(send, status, message, headers=()):
+    """The JSON API's error shape, {"error": ...}, as its Django views answer."""
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")]})
-    await send({"type": "http.response.body", "body": text.encode()})
+                "headers": [(b"content-type", b"application/json"), (b"cache-control", b"no-store"), *headers]})
+    await send({"type": "http.response.body", "body": json.dumps({"error": message}).encode()})
 
 
 async def app(scope, receive, send):
     build_id = int(PATH.match(scope["path"])["build_id"])
     if scope["method"] not in ("GET", "HEAD"):
-        return await plain(send, 405, "GET only\n")
+        return await json_error(send, 405, "GET only", [(b"allow", b"GET, HEAD")])
     headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
     cookie = SimpleCookie()
     cookie.load(headers.get("cookie", ""))
     session = cookie.get(settings.SESSION_COOKIE_NAME)
     loop = asyncio.get_running_loop()
     if session is None or not await loop.run_in_executor(None, is_staff, session.value):
-        return await plain(send, 403, "staff session required\n")
+        return await json_error(send, 403, "staff login required")
     if not await loop.run_in_executor(None, build_exists, build_id):
-        return await plain(send, 404, f"no build {build_id}\n")
+        return await json_error(send, 404, f"no build {build_id}")
 
     await send({"type": "http.response.start", "status": 200, "headers": [
         (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-store"),
