@@ -4,6 +4,7 @@ import signal
 import time
 from pathlib import Path
 
+import django_rq
 import pytest
 
 from locks.inspect import snapshot
@@ -21,7 +22,9 @@ def all_files(root):
     return {p.relative_to(root): p for p in Path(root).rglob("*") if p.is_file()}
 
 
-def test_sigkill_mid_chunk_reruns_elsewhere_with_identical_images(render_workers, settings, monkeypatch):
+@pytest.mark.parametrize("stale_cleaning_lock", [False, True], ids=["", "rq-cleaning-lock-left-by-a-dead-worker"])
+def test_sigkill_mid_chunk_reruns_elsewhere_with_identical_images(render_workers, settings, monkeypatch,
+                                                                  stale_cleaning_lock):
     trophy = medium_trophy()
     assert plans.capture(trophy).total == 8_550
     monkeypatch.setattr(builds, "CHUNKS_PER_WORKER", 1)  # two big chunks
@@ -38,6 +41,11 @@ def test_sigkill_mid_chunk_reruns_elsewhere_with_identical_images(render_workers
 
     victim_chunk = wait_until(a_chunk_half_way, timeout=60, message="a chunk to be half way")
     victim = render_workers.by_name[victim_chunk.worker]
+    if stale_cleaning_lock:
+        # What a worker killed in the middle of RQ's registry cleaning leaves:
+        # RQ's lock, set for 899 s, that no one releases.
+        queue = django_rq.get_queue("render")
+        queue.connection.set(queue.registry_cleaning_key, 1, ex=899)
     killed_at = time.monotonic()
     os.kill(victim.pid, signal.SIGKILL)  # the worker; its horse dies with it (PDEATHSIG)
     victim.wait()

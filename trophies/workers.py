@@ -5,6 +5,10 @@ runs again within seconds instead of RQ's default ~13 minutes.
   hard-coded jmi + 60 s, so an abandoned job's registry entry expires fast;
   maintenance (which re-queues abandoned jobs through their Retry) runs
   every few seconds on every worker.
+- RQ's registry-cleaning lock lasts 899 s: a worker that dies while
+  cleaning (SIGKILL, or Redis killed under it) would stop every worker's
+  maintenance, and so the rerun of abandoned chunks, for 15 minutes. We cap
+  a lock found with a longer life to MAINTENANCE_LOCK_S.
 - The horse (the forked process running the job) dies with its parent
   (PDEATHSIG), so a killed worker never leaves a horse rendering unwatched
   while its chunk runs again elsewhere.
@@ -30,6 +34,7 @@ PR_SET_PDEATHSIG = 1
 JOB_MONITORING_INTERVAL = 2
 MAINTENANCE_INTERVAL = 3
 HEARTBEAT_GRACE = 3
+MAINTENANCE_LOCK_S = 15     # cleaning takes milliseconds; a lock older than this was left by a dead worker
 log = logging.getLogger(__name__)
 
 
@@ -46,6 +51,12 @@ class RenderWorker(Worker):
     def register_death(self):
         log.info("worker %s stopping after %s jobs", self.name, self.successful_job_count + self.failed_job_count)
         super().register_death()
+
+    def clean_registries(self):
+        for queue in self.queues:
+            if queue.connection.ttl(queue.registry_cleaning_key) > MAINTENANCE_LOCK_S:
+                queue.connection.expire(queue.registry_cleaning_key, MAINTENANCE_LOCK_S)
+        super().clean_registries()
 
     def get_heartbeat_ttl(self, job, working_time=0.0):
         remaining = (job.timeout - working_time) if job.timeout and job.timeout > 0 else self.job_monitoring_interval
