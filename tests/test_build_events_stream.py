@@ -95,3 +95,18 @@ def test_a_stall_reaches_the_stream_without_any_count_moving(watch, monkeypatch,
     assert b'"stalled_since": null' in read_until(response, b"}\n\n")
     seen = read_until(response, b'"stalled_since": "')
     assert b'"stalled_since": "' in seen
+
+
+def test_a_lost_subscription_is_taken_again_and_news_still_arrives(watch, fresh_redis, monkeypatch, caplog):
+    # Polls so rare that news within the read's timeout can only come through pub/sub.
+    monkeypatch.setattr(build_feeds, "FALLBACK_POLL_S", 120.0)
+    monkeypatch.setattr(build_feeds, "RECHECK_S", 120.0)
+    response = watch()
+    read_until(response, b"}\n\n")
+    hub = next(hub for hub in build_feeds._hubs.values() if watch.build.pk in hub.feeds)
+    assert hub.listening
+    assert fresh_redis.client_kill_filter(_type="pubsub") >= 1  # the server drops the hub's subscription
+    wait_until(lambda: "Redis subscription lost" in caplog.text, timeout=10, message="the hub to notice")
+    wait_until(lambda: hub.listening, timeout=10, message="the hub to subscribe again")
+    progress.record(watch.build.pk, 0, {"rendered": 3, "skipped": 0, "failed": 0})
+    assert b'"done": 3,' in read_until(response, b'"done": 3,')
