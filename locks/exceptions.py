@@ -1,6 +1,6 @@
 """Errors raised by the locks app."""
 
-__all__ = ("LockTimeout",)
+__all__ = ("LockTimeout", "LockLost")
 
 
 class LockTimeout(TimeoutError):
@@ -44,3 +44,14 @@ def _who(holder):
     if holder.get("since"):
         text += f" since {holder['since']}"
     return text
+
+
+class LockLost(RuntimeError):
+    """An exclusive holder's lock was taken by someone else since (its
+    fencing token is no longer the newest): it must not write."""
+
+    def __init__(self, name, token, newest):
+        self.name = name
+        self.token = token
+        self.newest = newest
+        super().__init__(f"lock {name!r} was lost: this holder has token {token}, the newest is {newest}")

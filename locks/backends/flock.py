@@ -33,9 +33,9 @@ from locks.exceptions import LockTimeout
 from locks.held import HeldLock
 from locks.notes import HELD, WAITING, is_live, new_note, read_notes, remove_note, write_note
 from locks.paths import lock_dir, lock_path
-from locks.tokens import next_token
+from locks.tokens import next_token, peek_token
 
-__all__ = ("EXCLUSIVE", "SHARED", "exclusive", "shared")
+__all__ = ("EXCLUSIVE", "SHARED", "exclusive", "shared", "newest_token")
 
 EXCLUSIVE = "exclusive"
 SHARED = "shared"
@@ -75,7 +75,7 @@ def _locked(name, mode, timeout, owner):
         # note without a kernel lock then always means the holder died.
         note = write_note(new_note(name, path.name, mode, HELD, owner, token))
         counters.record_acquisition(waited)
-        yield HeldLock(name, mode, path, waited or 0.0, token)
+        yield HeldLock(name, mode, path, waited or 0.0, token, newest_token)
     finally:
         remove_note(note)
         try:
@@ -84,6 +84,11 @@ def _locked(name, mode, timeout, owner):
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+def newest_token(name):
+    """The last token issued for ``name`` (0 if none), by any process."""
+    return peek_token(lock_path(name), _encode(name))
 
 
 def _open(path, name):

@@ -30,7 +30,8 @@ from locks.exceptions import LockTimeout
 from locks.held import HeldLock
 from locks.identity import host_name
 
-__all__ = ("EXCLUSIVE", "SHARED", "KEY_BASE", "exclusive", "shared", "key_for", "name_for_key", "try_lock")
+__all__ = ("EXCLUSIVE", "SHARED", "KEY_BASE", "exclusive", "shared", "key_for", "name_for_key", "try_lock",
+           "newest_token")
 
 log = logging.getLogger(__name__)
 EXCLUSIVE = "exclusive"
@@ -118,9 +119,26 @@ def _hold(name, mode, timeout, owner):
     try:
         note, token = note_held(session, key, name, mode, owner)
         counters.record_acquisition(waited)
-        yield HeldLock(name, mode, None, waited or 0.0, token)
+        yield HeldLock(name, mode, None, waited or 0.0, token, newest_token)
     finally:
         _release(session, key, name, mode, note)
+
+
+def newest_token(name):
+    """The last token issued for ``name``, read on Django's connection.
+
+    Inside a transaction the name's row stays locked FOR SHARE until the
+    transaction ends, and the next exclusive acquisition's token UPDATE
+    waits for it: a write made in that transaction cannot come after the
+    next holder's check.
+    """
+    from django.db import connection
+
+    lock = " FOR SHARE" if connection.in_atomic_block else ""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT token FROM locks_name WHERE id = %s" + lock, [name_for_key(key_for(name))])
+        row = cursor.fetchone()
+    return row[0] if row else 0
 
 
 def note_held(session, key, name, mode, owner, state="held"):

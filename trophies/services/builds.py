@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from rq import Callback, Retry
 
-from locks import LockTimeout, exclusive
+from locks import LockLost, LockTimeout, exclusive
 from trophies.models import Build, Chunk
 from trophies.services import build_history, plans, progress, prune
 from trophies.services.renderer import load_renderer
@@ -65,13 +65,15 @@ def start_build(trophy, requested_by="", confirm_disk=False):
     a build that cannot be queued leaves no trace and raises BuildError.
     ``confirm_disk``: start even when the disk looks too small."""
     try:
-        with exclusive(f"build:{trophy.slug}", timeout=5, owner=f"start by {requested_by or 'system'}"):
-            return _start_locked(trophy, requested_by, confirm_disk)
+        with exclusive(f"build:{trophy.slug}", timeout=5, owner=f"start by {requested_by or 'system'}") as held:
+            return _start_locked(trophy, requested_by, confirm_disk, held)
     except LockTimeout as error:
         raise BuildError(f"another build of {trophy.slug} is being started: {error}") from None
+    except LockLost as error:
+        raise BuildError(f"the start of a build of {trophy.slug} was overtaken by another ({error})") from None
 
 
-def _start_locked(trophy, requested_by, confirm_disk=False):
+def _start_locked(trophy, requested_by, confirm_disk, held):
     running = trophy.builds.filter(state__in=Build.ACTIVE).order_by("-id").first()
     if running:
         raise BuildAlreadyRunning(running)
@@ -85,6 +87,9 @@ def _start_locked(trophy, requested_by, confirm_disk=False):
         ensure_disk_space(plan)
     size = chunk_size_for(total, settings.K2_WORKERS)
     with transaction.atomic():
+        # Fencing: if we lost the lock while planning (a long pause, a dropped
+        # PostgreSQL session), the next holder may have started a build.
+        held.ensure_newest()
         build = Build.objects.create(trophy=trophy, total=total, chunk_size=size, requested_by=requested_by,
                                      plan=plan.to_json())
         Chunk.objects.bulk_create(
@@ -344,21 +349,34 @@ def store_final_counts(build_id):
 
 def retry_failed_chunks(build):
     """Run a failed build's failed chunks again (one build per trophy still)."""
-    with exclusive(f"build:{build.trophy.slug}", timeout=5, owner=f"retry build {build.pk}"):
-        if build.trophy.builds.filter(state__in=Build.ACTIVE).exclude(pk=build.pk).exists():
-            raise BuildError(f"another build of {build.trophy.slug} is running")
-        chunks = list(build.chunks.filter(state=Chunk.FAILED))
-        if not chunks:
-            raise BuildError(f"build {build.pk} has no failed chunks")
+    slug = build.trophy.slug
+    try:
+        with exclusive(f"build:{slug}", timeout=5, owner=f"retry build {build.pk}") as held:
+            chunks = _retry_locked(build, held)
+    except LockTimeout as error:
+        raise BuildError(f"another build of {slug} is being started: {error}") from None
+    except LockLost as error:
+        raise BuildError(f"the retry of build {build.pk} was overtaken by another start ({error})") from None
+    notify_watchers(build.pk)
+    return len(chunks)
+
+
+def _retry_locked(build, held):
+    if build.trophy.builds.filter(state__in=Build.ACTIVE).exclude(pk=build.pk).exists():
+        raise BuildError(f"another build of {build.trophy.slug} is running")
+    chunks = list(build.chunks.filter(state=Chunk.FAILED))
+    if not chunks:
+        raise BuildError(f"build {build.pk} has no failed chunks")
+    with transaction.atomic():
+        held.ensure_newest()  # fencing, as at a start
         Chunk.objects.filter(pk__in=[c.pk for c in chunks]).update(state=Chunk.QUEUED, finished_at=None)
         Build.objects.filter(pk=build.pk).update(state=Build.RUNNING, finished_at=None, error="",
                                                  rendered=None, skipped=None, failed=None)
-        try:
-            enqueue_chunks(build, chunks)
-        except Exception as error:  # all or nothing, as a start
-            Chunk.objects.filter(pk__in=[c.pk for c in chunks]).update(state=Chunk.FAILED, finished_at=timezone.now())
-            Build.objects.filter(pk=build.pk).update(state=Build.FAILED, finished_at=timezone.now())
-            store_final_counts(build.pk)
-            raise BuildUnavailable(f"build {build.pk} could not be queued again ({type(error).__name__}: {error})") from error
-    notify_watchers(build.pk)
-    return len(chunks)
+    try:
+        enqueue_chunks(build, chunks)
+    except Exception as error:  # all or nothing, as a start
+        Chunk.objects.filter(pk__in=[c.pk for c in chunks]).update(state=Chunk.FAILED, finished_at=timezone.now())
+        Build.objects.filter(pk=build.pk).update(state=Build.FAILED, finished_at=timezone.now())
+        store_final_counts(build.pk)
+        raise BuildUnavailable(f"build {build.pk} could not be queued again ({type(error).__name__}: {error})") from error
+    return chunks

@@ -102,11 +102,14 @@ class AtomicWriter:
 
     The temporary directory belongs to one writer (one chunk), so a writer
     that starts over after a crash removes what its dead predecessor left.
+    ``before_rename`` (if given) runs after a file is written and before it
+    takes its name: a fencing check that raises to drop the file.
     """
 
-    def __init__(self, root, name):
+    def __init__(self, root, name, before_rename=None):
         self.scratch = os.path.join(root, ".tmp", name)
         self.known_dirs = set()
+        self.before_rename = before_rename
 
     def __enter__(self):
         self.discard_scratch()
@@ -134,8 +137,10 @@ class AtomicWriter:
                 write_all(fd, data)
             finally:
                 os.close(fd)
+            if self.before_rename is not None:
+                self.before_rename()
             os.replace(temporary, path)
-        except OSError:
+        except BaseException:
             # No partial file stays behind, under its name or in the scratch dir.
             with contextlib.suppress(OSError):
                 os.unlink(temporary)

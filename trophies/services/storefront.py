@@ -8,11 +8,13 @@ by the request that asks for it, under a lock, so concurrent requests for it
 render it once. Everything is read from the trophy's cached plan: a request
 for a picture on disk costs no database query.
 """
+import contextlib
 import os
+import shutil
 import threading
 from contextlib import contextmanager
 
-from locks import exclusive
+from locks import LockLost, exclusive
 from trophies.services import progress
 from trophies.services.plans import UnknownChoice
 from trophies.services.renderer import load_renderer
@@ -133,13 +135,33 @@ def render_slot(plan):
 
 def _render(plan, index, digits, layout, path):
     owner = f"render on demand pid {os.getpid()} thread {threading.get_ident()}"
-    with exclusive(render_lock_name(plan, index), timeout=RENDER_LOCK_TIMEOUT_S, owner=owner):
+    with exclusive(render_lock_name(plan, index), timeout=RENDER_LOCK_TIMEOUT_S, owner=owner) as held:
         if os.path.exists(path):  # another request rendered it while we waited
             return path, layout.url(digits), False
         renderer, _ = load_renderer(plan, index, index + 1, owner=owner)
         data = renderer.render_one(digits)
-        # The lock makes us the only on-demand writer of this stripe, so the
-        # scratch directory name only has to be unique per stripe.
-        with AtomicWriter(layout.root, f"on-demand-{index % RENDER_LOCK_STRIPES}") as writer:
-            writer.write(path, data)
+        # A scratch directory per acquisition: a holder that lost the lock
+        # (paused past a dropped session) never shares one with the next
+        # holder, and its file is dropped before it takes the name.
+        stripe = f"on-demand-{index % RENDER_LOCK_STRIPES}"
+        forget_superseded_scratch(layout.root, stripe, held.token)
+        try:
+            with AtomicWriter(layout.root, f"{stripe}.{held.token}", before_rename=held.ensure_newest) as writer:
+                writer.write(path, data)
+        except LockLost:
+            if not os.path.exists(path):
+                raise RendererBusy("the picture is being prepared by another request; try again shortly", 1) from None
+            return path, layout.url(digits), False
     return path, layout.url(digits), True
+
+
+def forget_superseded_scratch(root, stripe, token):
+    """Remove scratch left by earlier holders of this stripe's lock (they
+    crashed, or lost the lock to us): at most one stays per stripe."""
+    scratch = os.path.join(root, ".tmp")
+    prefix = stripe + "."
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(scratch):
+            suffix = name[len(prefix):]
+            if name.startswith(prefix) and suffix.isdigit() and int(suffix) < token:
+                shutil.rmtree(os.path.join(scratch, name), ignore_errors=True)
