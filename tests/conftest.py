@@ -78,8 +78,8 @@ def wait_until(condition, timeout=30.0, interval=0.02, message="condition", on_t
 class WorkerPool:
     """Real `manage.py rqworker` processes on queue render, as make run starts them."""
 
-    def __init__(self, data_dir, log_dir):
-        self.env = child_environment(data_dir)
+    def __init__(self, data_dir, log_dir, **extra_env):
+        self.env = dict(child_environment(data_dir), **extra_env)
         self.log_dir = log_dir
         self.processes = []
         self.by_name = {}
