@@ -274,3 +274,15 @@ def test_a_process_renders_a_bounded_number_of_pictures_at_once(client, starter,
         for _ in taken:
             storefront._render_slots.release()
     assert client.get("/t/starter/image", choice_query(starter, 1)).status_code == 302
+
+
+def test_head_answers_as_get_without_a_body(client, starter):
+    for path in ["/t/starter/", "/t/starter/image?" + "&".join(f"{k}={v}" for k, v in choice_query(starter, 2).items())]:
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code and head.status_code in (200, 302), path
+        assert head.content == b"" and head.get("Location") == got.get("Location"), path
+    location = client.get("/t/starter/image", choice_query(starter, 2))["Location"]
+    head = client.head(location)
+    assert head.status_code == 200 and head["Content-Type"] == "image/jpeg"
+    assert head["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert client.head(f"/media/{starter.slots[0].options[0].layer}").status_code == 200

@@ -15,7 +15,7 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils._os import safe_join
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from locks import LockTimeout
 from trophies.services import plans, storefront
@@ -37,7 +37,7 @@ def _plan_or_404(slug):
     return plan
 
 
-@require_GET
+@require_safe
 def configurator(request, slug):
     plan = _plan_or_404(slug)
     data = storefront.configurator(plan)
@@ -61,7 +61,7 @@ def configurator(request, slug):
     })
 
 
-@require_GET
+@require_safe
 def image(request, slug):
     plan = _plan_or_404(slug)
     chosen = {key: request.GET[key] for key in request.GET}
@@ -102,12 +102,12 @@ def _file_response(root, path, cache_control):
     return response
 
 
-@require_GET
+@require_safe
 def render_file(request, path):
     return _file_response(settings.K2_RENDER_DIR, path, IMMUTABLE)
 
 
-@require_GET
+@require_safe
 def media_file(request, path):
     """Option layers and their thumbnails; other uploads under MEDIA_ROOT are not public."""
     if not path.startswith(("layers/", "thumbs/")):
