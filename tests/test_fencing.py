@@ -153,19 +153,25 @@ def test_on_postgres_a_checked_transaction_holds_the_next_holder_until_it_commit
             lose_lock(backend, "fence:d")
             thread = threading.Thread(target=lambda: taken.append(_take_exclusive("fence:d")))
             thread.start()
-            wait_until(_a_lock_session_waits_on_a_row, message="the next holder waiting for our transaction")
+            wait_until(_a_lock_session_waits_on_a_row, message="the next holder waiting for our transaction",
+                       on_timeout=lambda: f"taken: {taken}")
             assert taken == []
         thread.join(10)
-    assert taken and taken[0] > paused.token
+    assert taken and isinstance(taken[0], int) and taken[0] > paused.token, taken
 
 
 def _take_exclusive(name):
-    with exclusive(name, timeout=10) as held:
-        return held.token
+    try:
+        with exclusive(name, timeout=10) as held:
+            return held.token
+    except Exception as error:  # shown by the test's failure
+        return repr(error)
 
 
 def _a_lock_session_waits_on_a_row():
     with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # a transaction sees one snapshot of the stats otherwise
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'k2 locks pid %%' "
                        "AND wait_event_type = 'Lock'")
         return cursor.fetchone()[0] > 0
+
