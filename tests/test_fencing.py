@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from locks import LockLost, exclusive, shared
 from locks.paths import lock_path
 from tests.conftest import wait_until
+from tests.test_locks_backends import backend  # noqa: F401 (the same flock/postgres fixture)
 from trophies.models import Build, Trophy
 from trophies.services import builds, plans, storefront
 from trophies.services.demo import create_demo_catalog
@@ -26,18 +27,6 @@ from trophies.services.renderer import load_renderer
 # Transactional: PostgreSQL's FOR SHARE must end with each check's own
 # transaction, not with the test's.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(params=["flock", "postgres"])
-def backend(request, settings, data_dir):
-    if request.param == "postgres" and connection.vendor != "postgresql":
-        pytest.skip("the postgres backend runs in the K2_TEST_POSTGRES=1 pass")
-    settings.K2_LOCK_BACKEND = request.param
-    yield request.param
-    if request.param == "postgres":
-        from locks.backends import pgsessions
-
-        pgsessions.close_all()
 
 
 def lose_lock(backend, name):

@@ -8,11 +8,10 @@ by the request that asks for it, under a lock, so concurrent requests for it
 render it once. Everything is read from the trophy's cached plan: a request
 for a picture on disk costs no database query.
 """
-import contextlib
 import os
 import shutil
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from locks import LockLost, exclusive
 from trophies.services import progress
@@ -160,7 +159,7 @@ def forget_superseded_scratch(root, stripe, token):
     crashed, or lost the lock to us): at most one stays per stripe."""
     scratch = os.path.join(root, ".tmp")
     prefix = stripe + "."
-    with contextlib.suppress(FileNotFoundError):
+    with suppress(FileNotFoundError):
         for name in os.listdir(scratch):
             suffix = name[len(prefix):]
             if name.startswith(prefix) and suffix.isdigit() and int(suffix) < token:
