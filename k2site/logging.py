@@ -40,8 +40,10 @@ def config(destination="console", ident="k2-web", debug=False, syslog_address="/
         },
         "handlers": {"main": handler},
         "root": {"handlers": ["main"], "level": "DEBUG" if debug else "INFO"},
+        "filters": {"routine": {"()": "k2site.logging.RoutineMaintenance", "debug": debug}},
         # Third-party chatter stays at INFO and above even with K2_DEBUG.
-        "loggers": {"django.db.backends": {"level": "WARNING"}, "rq.worker": {"level": "INFO"},
+        "loggers": {"django.db.backends": {"level": "WARNING"},
+                    "rq.worker": {"level": "INFO", "filters": ["routine"]},
                     "django.utils.autoreload": {"level": "INFO"}},
     }
 
@@ -49,6 +51,20 @@ def config(destination="console", ident="k2-web", debug=False, syslog_address="/
 def enable_debug():
     """--debug on a command: debug lines from here on."""
     logging.getLogger().setLevel(logging.DEBUG)
+
+
+class RoutineMaintenance(logging.Filter):
+    """rq says "cleaning registries" at INFO every few seconds per worker
+    (our maintenance interval is short so abandoned chunks rerun fast):
+    not an event, so it is shown only with K2_DEBUG."""
+
+    def __init__(self, debug=False):
+        super().__init__()
+        self.debug = debug
+
+    def filter(self, record):
+        return self.debug or not (isinstance(record.msg, str) and "cleaning" in record.msg
+                                  and "registr" in record.msg)
 
 
 class SyslogHandler(logging.handlers.SysLogHandler):

@@ -52,10 +52,12 @@ def start(port=5432):
     return process, directory, f"postgres://postgres@{host}:{port}/k2"
 
 
-def restart():
-    """Stop the session's cluster (every connection drops) and start it again."""
+def restart(down_s=0.0):
+    """Stop the session's cluster (every connection drops) and start it
+    again after ``down_s`` seconds."""
     current["process"].send_signal(signal.SIGINT)
     current["process"].wait(30)
+    time.sleep(down_s)  # the outage itself: nothing to wait for
     current["process"] = run_postmaster(find_bindir(), current["directory"], current["port"])
 
 

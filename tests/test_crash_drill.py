@@ -126,7 +126,10 @@ def test_postgresql_restarted_mid_build_then_the_build_completes(render_workers,
     build = builds.start_build(trophy)
     wait_until(lambda: Chunk.objects.filter(build=build, state=Chunk.DONE).exists(), timeout=90,
                message="a chunk to finish")
-    postgres_server.restart()  # every connection drops, the workers' and ours
+    # Every connection drops, the workers' and ours, and the server stays
+    # away for a few seconds, as a real restart or failover does: longer than
+    # RQ takes to burn a chunk's retries.
+    postgres_server.restart(down_s=3)
     connection.close()
 
     def settled():

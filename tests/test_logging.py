@@ -95,3 +95,24 @@ def test_debug_adds_debug_lines_and_a_bad_k2_log_is_one_readable_line(db, data_d
                          timeout=60)
     assert bad.returncode != 0
     assert "K2_LOG must be console or syslog, not 'file'" in bad.stderr
+
+
+def test_rq_maintenance_chatter_shows_only_with_debug():
+    """rq logs its registry cleaning at INFO every few seconds per worker:
+    not an event, so not a syslog line unless debugging."""
+    import logging
+
+    from k2site.logging import RoutineMaintenance, config
+
+    def record(message, *args):
+        return logging.LogRecord("rq.worker", logging.INFO, __file__, 1, message, args, None)
+
+    cleaning = [record("Worker %s: cleaning registries for queue: %s", "w1", "render"),
+                record("Worker %s: cleaning group registries", "w1")]
+    event = record("Worker %s: %s: %s (%s)", "w1", "render", "render starter build 1 chunk 0", "k2-build1-chunk0-0")
+    quiet, debug = RoutineMaintenance(), RoutineMaintenance(debug=True)
+    assert [quiet.filter(r) for r in cleaning] == [False, False] and quiet.filter(event)
+    assert all(debug.filter(r) for r in cleaning)
+    settings = config(debug=False)
+    assert settings["loggers"]["rq.worker"]["filters"] == ["routine"]
+    assert settings["filters"]["routine"]["debug"] is False

@@ -20,6 +20,7 @@ from rq import Callback, Retry
 from locks import LockLost, LockTimeout, exclusive
 from trophies.models import Build, Chunk
 from trophies.services import build_history, plans, progress, prune
+from trophies.services.database_wait import waits_for_database
 from trophies.services.renderer import load_renderer
 from trophies.services.renders import AtomicWriter, ExistingFiles
 
@@ -177,27 +178,12 @@ class ChunkFailed(Exception):
 def render_chunk(chunk_id, job_id="", worker=""):
     """Render one chunk (runs in a worker). Returns its counts; raises
     ChunkFailed when an image could not be written (RQ retries the chunk)."""
-    chunk = Chunk.objects.select_related("build__trophy").filter(pk=chunk_id).first()
-    if chunk is None:  # its build was deleted, or never started
-        log.info("chunk %s no longer exists; nothing to do", chunk_id)
-        return {"missing": True}
+    chunk, plan, nothing_to_do = begin_chunk(chunk_id, job_id, worker)
+    if nothing_to_do:
+        return nothing_to_do
     build = chunk.build
-    if build.state not in Build.ACTIVE or progress.cancel_requested(build.pk):
-        Chunk.objects.filter(pk=chunk.pk).update(state=Chunk.CANCELLED, finished_at=timezone.now())
-        finish_if_complete(build.pk)
-        return {"cancelled": True}
-    now = timezone.now()
-    Chunk.objects.filter(pk=chunk.pk).update(
-        state=Chunk.RUNNING, attempts=chunk.attempts + 1, started_at=now, job_id=job_id or chunk.job_id,
-        worker=worker or f"{socket.gethostname()}:{os.getpid()}", error="",
-    )
-    if Build.objects.filter(pk=build.pk, state=Build.QUEUED).update(state=Build.RUNNING, started_at=now):
-        notify_watchers(build.pk)
-    log.info("build %s chunk %s started: [%s, %s), attempt %s, job %s", build.pk, chunk.number, chunk.start,
-             chunk.stop, chunk.attempts + 1, job_id or chunk.job_id)
-
     began = time.monotonic()
-    renderer, layout = load_renderer(plan_of(build), chunk.start, chunk.stop,
+    renderer, layout = load_renderer(plan, chunk.start, chunk.stop,
                                      owner=f"build {build.pk} chunk {chunk.number}")
     loaded = time.monotonic()
     counts = dict.fromkeys(progress.KINDS, 0)
@@ -252,12 +238,41 @@ def render_chunk(chunk_id, job_id="", worker=""):
     if _stop_requested and not cancelled and sum(counts.values()) < chunk.stop - chunk.start:
         requeue(build, chunk)
         return {**counts, "requeued": True}
-    state = Chunk.CANCELLED if cancelled else Chunk.DONE
-    Chunk.objects.filter(pk=chunk.pk).update(state=state, finished_at=timezone.now())
-    finish_if_complete(build.pk)
+    end_chunk(chunk, Chunk.CANCELLED if cancelled else Chunk.DONE)
     return counts
 
 
+@waits_for_database
+def begin_chunk(chunk_id, job_id, worker):
+    """(chunk, plan, None) with the chunk marked running, or (None, None,
+    the job's result) when there is nothing to render."""
+    chunk = Chunk.objects.select_related("build__trophy").filter(pk=chunk_id).first()
+    if chunk is None:  # its build was deleted, or never started
+        log.info("chunk %s no longer exists; nothing to do", chunk_id)
+        return None, None, {"missing": True}
+    build = chunk.build
+    if build.state not in Build.ACTIVE or progress.cancel_requested(build.pk):
+        end_chunk(chunk, Chunk.CANCELLED)
+        return None, None, {"cancelled": True}
+    now = timezone.now()
+    Chunk.objects.filter(pk=chunk.pk).update(
+        state=Chunk.RUNNING, attempts=chunk.attempts + 1, started_at=now, job_id=job_id or chunk.job_id,
+        worker=worker or f"{socket.gethostname()}:{os.getpid()}", error="",
+    )
+    if Build.objects.filter(pk=build.pk, state=Build.QUEUED).update(state=Build.RUNNING, started_at=now):
+        notify_watchers(build.pk)
+    log.info("build %s chunk %s started: [%s, %s), attempt %s, job %s", build.pk, chunk.number, chunk.start,
+             chunk.stop, chunk.attempts + 1, job_id or chunk.job_id)
+    return chunk, plan_of(build), None
+
+
+@waits_for_database
+def end_chunk(chunk, state):
+    Chunk.objects.filter(pk=chunk.pk).update(state=state, finished_at=timezone.now())
+    finish_if_complete(chunk.build_id)
+
+
+@waits_for_database
 def requeue(build, chunk):
     """A chunk interrupted by a stop goes back to the front of the queue: not
     failed, and its counts are overwritten when it runs again."""
@@ -293,6 +308,7 @@ def finish_if_complete(build_id):
     return state
 
 
+@waits_for_database
 def chunk_failed(chunk_id, error, will_retry):
     """A chunk's job raised or its worker died. RQ retries it while it has
     retries left; after the last one the chunk is failed for good."""
