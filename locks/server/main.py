@@ -5,6 +5,7 @@ table needs no locking of its own; past one core, run more servers (see
 the README's Locks section).
 """
 import asyncio
+import gc
 import logging
 import resource
 import signal
@@ -52,6 +53,11 @@ def serve(host, port, backend="flock", dump=True, registry=True, ready=None):
     stats = ServerStats()
     table = make_table(backend, stats)
     commands = Commands(table, stats, dump=dump, registry=registry)
+    # Everything loaded so far (Django, the app: ~80,000 objects) lives as
+    # long as the server: out of the collector's sight, a full collection
+    # costs microseconds instead of ~25 ms, a stall every client would see.
+    gc.collect()
+    gc.freeze()
     try:
         loop.run_until_complete(_serve(loop, host, port, table, commands, ready))
     finally:
