@@ -99,8 +99,10 @@ class WorkerPool:
             self.by_name[name] = process
         return self.processes[-count:]
 
-    def logs(self):
-        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.log_dir.glob("worker*.log")))
+    def logs(self, tail=3000):
+        """The workers' logs, the last ``tail`` characters of each (None: all)."""
+        texts = (p.read_text(errors="replace") for p in sorted(self.log_dir.glob("worker*.log")))
+        return "\n".join(text[-tail:] if tail else text for text in texts)
 
     def stop(self):
         for process in self.processes:

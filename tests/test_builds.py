@@ -130,3 +130,26 @@ def test_finished_build_keeps_its_counts_when_redis_forgets(render_workers, fres
     fresh_redis.flushdb()  # e.g. the embedded Redis restarted without its data
     status = status_of(Build.objects.get(pk=build.pk))
     assert (status["done"], status["percent"], status["remaining"]) == (12, 100.0, 0)
+
+
+@pytest.mark.slow
+def test_a_worker_decodes_layers_before_forking_so_its_chunks_inherit_them(render_workers, settings):
+    """The chunk processes read the layers the worker decoded for them; a
+    chunk that decodes layers itself would pay ~0.2 s per classic chunk."""
+    import re
+
+    from tests.builds_support import expected_files, medium_trophy
+
+    trophy = medium_trophy()
+    render_workers.start(1)
+    build = builds.start_build(trophy)
+    assert build.chunks.count() > 2
+    done = wait_until(lambda: Build.objects.get(pk=build.pk).state not in Build.ACTIVE and
+                      Build.objects.get(pk=build.pk), timeout=120, message="the build to finish",
+                      on_timeout=render_workers.logs)
+    assert done.state == Build.DONE, render_workers.logs()
+    decoded_in_chunks = [int(n) for n in re.findall(r"chunk \d+ ended: .*?, (\d+) decoded here", render_workers.logs(tail=None))]
+    assert len(decoded_in_chunks) == build.chunks.count() and set(decoded_in_chunks) == {0}, render_workers.logs()
+    root = Path(settings.K2_RENDER_DIR) / trophy.slug
+    expected = expected_files(plans.capture(trophy))
+    assert all((root / name).read_bytes() == data for name, data in expected.items())

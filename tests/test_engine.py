@@ -9,6 +9,7 @@ from trophies.engine import (
     ENCODER_OPTIONS,
     ENGINE_VERSION,
     FORMATS,
+    PlacementCache,
     Renderer,
     SlotLayers,
     layer_digest,
@@ -141,6 +142,44 @@ def test_deterministic_across_renderers_and_sources(slots, fmt, tmp_path):
     for slots_from in (slots, as_files, as_bytes):
         again = [data for _, _, data in Renderer(SIZE, slots_from, fmt).render_range(0, 24)]
         assert again == first
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_a_placement_cache_gives_the_same_pictures_and_decodes_each_layer_once(slots, fmt, tmp_path):
+    as_files = []
+    for number, slot in enumerate(slots):
+        paths = []
+        for option, layer in enumerate(slot.layers):
+            path = tmp_path / f"slot{number}_{option}.png"
+            path.write_bytes(png_bytes(layer))
+            paths.append(str(path))
+        as_files.append(SlotLayers(slot.offset, paths))
+    expected = [data for _, _, data in Renderer(SIZE, as_files, fmt).render_range(0, 24)]
+    cache = PlacementCache(max_bytes=10**9)
+    for _ in range(2):
+        assert [data for _, _, data in Renderer(SIZE, as_files, fmt, cache=cache).render_range(0, 24)] == expected
+    layers = sum(len(slot.layers) for slot in as_files)
+    assert cache.decoded == layers == len(cache)
+
+
+def test_a_placement_cache_drops_the_least_recently_used_past_its_budget(tmp_path):
+    paths = []
+    for number in range(3):
+        path = tmp_path / f"layer{number}.png"
+        path.write_bytes(png_bytes(make_layer(SIZE, (number * 80, 0, 0), (0, 0, 10, 10), soft=False)))
+        paths.append(str(path))
+    size = PlacementCache(max_bytes=0).placement(paths[0], (0, 0), SIZE, True).nbytes
+    assert size == 11 * 11 * 4  # the visible box only, not the 40x30 canvas
+    cache = PlacementCache(max_bytes=2 * size)  # room for two
+    first = cache.placement(paths[0], (0, 0), SIZE, True)
+    cache.placement(paths[1], (0, 0), SIZE, True)
+    assert cache.placement(paths[0], (0, 0), SIZE, True) is first  # used again: now the most recent
+    cache.placement(paths[2], (0, 0), SIZE, True)
+    assert (len(cache), cache.bytes, cache.decoded) == (2, 2 * size, 3)
+    assert cache.placement(paths[0], (0, 0), SIZE, True) is first  # kept
+    cache.placement(paths[1], (0, 0), SIZE, True)  # was dropped: decoded again
+    assert cache.decoded == 4
+    assert cache.placement(paths[1], (5, 0), SIZE, True) is not cache.placement(paths[1], (0, 0), SIZE, True)
 
 
 def test_sub_range_equals_full_range(slots):

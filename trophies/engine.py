@@ -69,6 +69,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,11 +128,12 @@ def layer_digest(image: Image.Image) -> str:
 class _Placement:
     """A layer cropped to its visible box on the canvas, ready to composite."""
 
-    __slots__ = ("dest", "box", "pixels", "mask", "rows")
+    __slots__ = ("dest", "box", "pixels", "mask", "rows", "nbytes")
 
     def __init__(self, layer, offset, canvas_size, opaque_background):
         self.pixels = None  # None: nothing visible, compositing is a no-op
         self.rows = None  # MCU rows [first, stop) it touches, for JPEG splicing
+        self.nbytes = 0
         alpha_box = layer.getchannel("A").getbbox()
         if alpha_box is None:
             return
@@ -151,6 +153,7 @@ class _Placement:
             self.pixels, self.mask = crop.convert("RGB"), crop.getchannel("A")
         else:
             self.pixels, self.mask = crop, None
+        self.nbytes = (right - left) * (bottom - top) * 4
 
     def apply(self, canvas):
         """Composite onto ``canvas`` in place."""
@@ -160,6 +163,39 @@ class _Placement:
             canvas.alpha_composite(self.pixels, self.dest)
 
 
+class PlacementCache:
+    """Layers decoded and cropped for compositing, kept across the renderers
+    of one process (a render worker's chunks), least recently used first out
+    past ``max_bytes`` of pixels.
+
+    Keyed by file path, offset and canvas: only for layer files named by
+    their content (the app's are), whose pixels never change under a name.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.decoded = 0  # layers decoded so far (entries not found)
+        self._entries: OrderedDict = OrderedDict()
+
+    def __len__(self):
+        return len(self._entries)
+
+    def placement(self, path, offset, canvas_size, opaque_background) -> _Placement:
+        key = (str(path), tuple(offset), tuple(canvas_size), opaque_background)
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+            return found
+        found = self._entries[key] = _Placement(load_layer(path), offset, canvas_size, opaque_background)
+        self.decoded += 1
+        self.bytes += found.nbytes
+        while self.bytes > self.max_bytes and len(self._entries) > 1:
+            _, dropped = self._entries.popitem(last=False)
+            self.bytes -= dropped.nbytes
+        return found
+
+
 class Renderer:
     """Renders the combinations of one trophy into encoded image bytes.
 
@@ -167,7 +203,8 @@ class Renderer:
     composites (restored before each yield). Use one renderer per process.
     """
 
-    def __init__(self, size: tuple[int, int], slots: Sequence[SlotLayers], fmt: str = "JPEG"):
+    def __init__(self, size: tuple[int, int], slots: Sequence[SlotLayers], fmt: str = "JPEG",
+                 cache: PlacementCache | None = None):
         fmt = fmt.upper()
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -190,11 +227,14 @@ class Renderer:
             self._background = Image.new("RGBA", self.size, (0, 0, 0, 0))
         # A layer given as None is not loaded (a caller rendering a sub-range
         # that never uses it); using it anyway raises instead of drawing wrong.
-        self._placements = [
-            [None if layer is None else _Placement(load_layer(layer), tuple(slot.offset), self.size, opaque)
-             for layer in slot.layers]
-            for slot in slots
-        ]
+        def placement(layer, offset):
+            if layer is None:
+                return None
+            if cache is not None and isinstance(layer, (str, Path)):
+                return cache.placement(layer, offset, self.size, opaque)
+            return _Placement(load_layer(layer), offset, self.size, opaque)
+
+        self._placements = [[placement(layer, tuple(slot.offset)) for layer in slot.layers] for slot in slots]
         self.radices = [len(slot.layers) for slot in slots]
         self.total = count(self.radices)
         self._rows = jpeg_rows.RowCodec(self.size, self._options) if opaque else None

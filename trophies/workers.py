@@ -9,6 +9,9 @@ runs again within seconds instead of RQ's default ~13 minutes.
   cleaning (SIGKILL, or Redis killed under it) would stop every worker's
   maintenance, and so the rerun of abandoned chunks, for 15 minutes. We cap
   a lock found with a longer life to MAINTENANCE_LOCK_S.
+- Before forking a chunk's horse, the worker decodes the layers the chunk
+  uses into its own cache (renderer.worker_cache), so every horse
+  inherits them instead of decoding them again (~0.2 s per classic chunk).
 - The horse (the forked process running the job) dies with its parent
   (PDEATHSIG), so a killed worker never leaves a horse rendering unwatched
   while its chunk runs again elsewhere.
@@ -68,6 +71,16 @@ class RenderWorker(Worker):
         # SIGTERM (systemd sends it to every process of the unit; the worker
         # passes it on) stops the chunk at the next image instead of killing it.
         signal.signal(signal.SIGTERM, lambda signum, frame: builds.request_stop())
+
+    def fork_work_horse(self, job, queue):
+        if job.func_name == "trophies.jobs.render_chunk":
+            try:
+                builds.preload_chunk_layers(job.args[0])
+            except Exception:  # the chunk's own process loads what it needs
+                log.warning("job %s: layers could not be preloaded", job.id, exc_info=True)
+            finally:
+                connections.close_all()  # never inherited by the horse
+        super().fork_work_horse(job, queue)
 
     def handle_warm_shutdown_request(self):
         super().handle_warm_shutdown_request()

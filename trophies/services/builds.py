@@ -21,7 +21,7 @@ from locks import LockLost, LockTimeout, exclusive
 from trophies.models import Build, Chunk
 from trophies.services import build_history, plans, progress, prune
 from trophies.services.database_wait import waits_for_database
-from trophies.services.renderer import load_renderer
+from trophies.services.renderer import load_renderer, worker_cache
 from trophies.services.renders import AtomicWriter, ExistingFiles
 
 log = logging.getLogger(__name__)
@@ -183,9 +183,11 @@ def render_chunk(chunk_id, job_id="", worker=""):
         return nothing_to_do
     build = chunk.build
     began = time.monotonic()
-    renderer, layout = load_renderer(plan, chunk.start, chunk.stop,
-                                     owner=f"build {build.pk} chunk {chunk.number}")
+    decoded_before = worker_cache.decoded
+    renderer, layout = load_renderer(plan, chunk.start, chunk.stop, owner=f"build {build.pk} chunk {chunk.number}",
+                                     cache=worker_cache)
     loaded = time.monotonic()
+    decoded = worker_cache.decoded - decoded_before
     counts = dict.fromkeys(progress.KINDS, 0)
     next_report = time.monotonic() + PROGRESS_EVERY_S
     cancelled = False
@@ -230,9 +232,10 @@ def render_chunk(chunk_id, job_id="", worker=""):
             counts["rendered"] += 1
     progress.record(build.pk, chunk.number, counts)
     took = time.monotonic() - began
-    log.info("build %s chunk %s ended: %s rendered, %s skipped, %s failed in %.2f s (%.0f images/s; layers %.2f s), "
-             "job %s", build.pk, chunk.number, counts["rendered"], counts["skipped"], counts["failed"], took,
-             (counts["rendered"] + counts["skipped"]) / took if took > 0 else 0, loaded - began, job_id or chunk.job_id)
+    log.info("build %s chunk %s ended: %s rendered, %s skipped, %s failed in %.2f s (%.0f images/s; layers %.2f s, "
+             "%s decoded here), job %s", build.pk, chunk.number, counts["rendered"], counts["skipped"], counts["failed"],
+             took, (counts["rendered"] + counts["skipped"]) / took if took > 0 else 0, loaded - began, decoded,
+             job_id or chunk.job_id)
     if failure:
         raise ChunkFailed(failure)
     if _stop_requested and not cancelled and sum(counts.values()) < chunk.stop - chunk.start:
@@ -240,6 +243,24 @@ def render_chunk(chunk_id, job_id="", worker=""):
         return {**counts, "requeued": True}
     end_chunk(chunk, Chunk.CANCELLED if cancelled else Chunk.DONE)
     return counts
+
+
+PRELOAD_LOCK_TIMEOUT_S = 1  # the worker's heartbeat waits meanwhile: never long
+
+
+def preload_chunk_layers(chunk_id):
+    """In a render worker, before it forks the process that renders the
+    chunk: the layers the chunk uses, into the worker's cache, which that
+    process and every later one inherit. Best effort and brief: a layer
+    busy being replaced is left for the chunk's own process to read."""
+    chunk = Chunk.objects.select_related("build").filter(pk=chunk_id).first()
+    if chunk is None or chunk.build.state not in Build.ACTIVE:
+        return
+    try:
+        load_renderer(plan_of(chunk.build), chunk.start, chunk.stop, owner=f"worker preloading chunk {chunk.number}",
+                      cache=worker_cache, lock_timeout=PRELOAD_LOCK_TIMEOUT_S)
+    except LockTimeout:
+        log.debug("chunk %s: layers busy, not preloaded", chunk_id)
 
 
 @waits_for_database
