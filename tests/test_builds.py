@@ -153,3 +153,20 @@ def test_a_worker_decodes_layers_before_forking_so_its_chunks_inherit_them(rende
     root = Path(settings.K2_RENDER_DIR) / trophy.slug
     expected = expected_files(plans.capture(trophy))
     assert all((root / name).read_bytes() == data for name, data in expected.items())
+
+
+def test_preloading_stays_brief_a_chunk_with_too_many_pixels_is_left_to_its_process(db, monkeypatch):
+    from tests.builds_support import medium_trophy
+    from trophies.services import renderer
+
+    monkeypatch.setattr(renderer, "worker_cache", renderer.engine.PlacementCache(renderer.WORKER_CACHE_BYTES))
+    monkeypatch.setattr(builds, "worker_cache", renderer.worker_cache)
+    build = builds.Build.objects.create(trophy=medium_trophy(), total=8_550, chunk_size=1_000,
+                                        plan=plans.capture(Trophy.objects.get(slug="drill")).to_json())
+    chunk = Chunk.objects.create(build=build, number=0, start=0, stop=1_000)
+    monkeypatch.setattr(builds, "PRELOAD_MAX_PIXELS", 400 * 500 * 10)  # fewer than the chunk's layers
+    builds.preload_chunk_layers(chunk.pk)
+    assert renderer.worker_cache.decoded == 0
+    monkeypatch.setattr(builds, "PRELOAD_MAX_PIXELS", 400 * 500 * 100)
+    builds.preload_chunk_layers(chunk.pk)
+    assert renderer.worker_cache.decoded > 10

@@ -18,6 +18,7 @@ from django.utils import timezone
 from rq import Callback, Retry
 
 from locks import LockLost, LockTimeout, exclusive
+from trophies import combinations
 from trophies.models import Build, Chunk
 from trophies.services import build_history, plans, progress, prune
 from trophies.services.database_wait import waits_for_database
@@ -245,7 +246,11 @@ def render_chunk(chunk_id, job_id="", worker=""):
     return counts
 
 
-PRELOAD_LOCK_TIMEOUT_S = 1  # the worker's heartbeat waits meanwhile: never long
+# The worker's heartbeat for the chunk waits while it preloads (its TTL is
+# a few seconds): never long. 32 Mpx decode in ~0.5 s here (classic's 72
+# layers are 14 Mpx); bigger sets are left to the chunk's own process.
+PRELOAD_LOCK_TIMEOUT_S = 1
+PRELOAD_MAX_PIXELS = 32_000_000
 
 
 def preload_chunk_layers(chunk_id):
@@ -256,8 +261,13 @@ def preload_chunk_layers(chunk_id):
     chunk = Chunk.objects.select_related("build").filter(pk=chunk_id).first()
     if chunk is None or chunk.build.state not in Build.ACTIVE:
         return
+    plan = plan_of(chunk.build)
+    layers = sum(len(set(digits)) for digits in combinations.digits_used(plan.radices, chunk.start, chunk.stop))
+    if layers * plan.width * plan.height > PRELOAD_MAX_PIXELS:
+        log.debug("chunk %s: %s layers of %sx%s are too many to preload", chunk_id, layers, plan.width, plan.height)
+        return
     try:
-        load_renderer(plan_of(chunk.build), chunk.start, chunk.stop, owner=f"worker preloading chunk {chunk.number}",
+        load_renderer(plan, chunk.start, chunk.stop, owner=f"worker preloading chunk {chunk.number}",
                       cache=worker_cache, lock_timeout=PRELOAD_LOCK_TIMEOUT_S)
     except LockTimeout:
         log.debug("chunk %s: layers busy, not preloaded", chunk_id)
