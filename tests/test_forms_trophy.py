@@ -5,6 +5,7 @@ import html
 import pytest
 from django.test import Client
 
+from tests.conftest import studio_group
 from tests.forms_support import make_catalog, post_controls, slot, trophy_controls
 from trophies.models import Trophy
 from trophies.services import plans
@@ -238,6 +239,7 @@ def test_truncated_multipart_is_400(client, parts):
 @pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
 def test_post_without_csrf_token_is_403(db, parts, django_user_model, encoding):
     user = django_user_model.objects.create_user("staff2", "s@example.com", "pw", is_staff=True)
+    user.groups.add(studio_group())
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     page = client.get(NEW)
