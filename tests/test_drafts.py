@@ -120,6 +120,13 @@ def test_the_trophy_list_offers_the_confirmation_only_where_it_is_needed(staff_c
     assert "published" in classic_row and "Unpublish" in classic_row
 
 
+def test_a_publish_request_that_says_neither_changes_nothing(staff_client, draft):
+    Trophy.objects.filter(slug="classic").update(published=True)
+    answer = staff_client.post("/studio/trophies/classic/publish/", {"published": "yes"}, follow=True)
+    assert "Nothing changed" in answer.content.decode()
+    assert Trophy.objects.get(slug="classic").published is True
+
+
 def test_publishing_needs_publish_trophy(bare_staff_client, django_user_model, draft):
     refused = bare_staff_client.post("/studio/trophies/starter/publish/", {"published": "1", "confirm_unbuilt": "1"})
     assert refused.status_code == 403 and "publish or unpublish trophies" in refused.content.decode()

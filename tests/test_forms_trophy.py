@@ -50,7 +50,8 @@ def test_save_new_trophy_with_two_tiers(client, parts, encoding):
     ]
     assert plans.capture(trophy).radices == [3, 1, 3, 3]
     page = client.get(response["Location"])
-    assert "Saved “Gold Cup”: 3 x 1 x 3 x 3 = 27 combinations." in text_of(page)
+    assert "Saved “Gold Cup”: 3 x 1 x 3 x 3 = 27 combinations. It is a draft" in text_of(page)
+    assert not trophy.published
 
 
 def test_trophy_list_shows_the_count(client, parts):

@@ -216,7 +216,8 @@ def trophy_edit(request, slug=None):
                 failure = form_error(form, str(error), appstruct)
             else:
                 formula = combinations.describe(trophy_radices(appstruct))
-                messages.success(request, f"Saved “{saved.name}”: {formula}.")
+                draft = "" if saved.published else " It is a draft: only staff see it until it is published."
+                messages.success(request, f"Saved “{saved.name}”: {formula}.{draft}")
                 return redirect("studio-trophy-edit", slug=saved.slug)
         html = failure.render()
     else:

@@ -14,7 +14,10 @@ def publish(request, slug):
     """POST published=1 (with confirm_unbuilt=1 for a never-built trophy) or published=0."""
     require(request, "trophies.publish_trophy")
     trophy = get_object_or_404(Trophy, slug=slug)
-    wanted = request.POST.get("published") == "1"
+    if request.POST.get("published") not in ("0", "1"):
+        messages.error(request, "Nothing changed: say published=1 (publish) or published=0 (unpublish).")
+        return redirect("studio-trophies")
+    wanted = request.POST["published"] == "1"
     try:
         changed = publishing.set_published(trophy, wanted, confirm_unbuilt=request.POST.get("confirm_unbuilt") == "1")
     except publishing.NeverBuilt as error:
