@@ -154,3 +154,8 @@ def test_the_demo_creates_published_trophies_and_never_republishes_one(client, d
     call_command("k2", "demo", stdout=io.StringIO())
     assert Trophy.objects.get(slug="starter").published is False
     assert client.get("/t/starter/").status_code == 404
+
+
+def test_the_edit_page_says_whether_the_trophy_is_a_draft(staff_client, draft):
+    assert "draft: only staff see it" in staff_client.get("/studio/trophies/starter/edit/").content.decode()
+    assert "draft: only staff see it" not in staff_client.get("/studio/trophies/classic/edit/").content.decode()
