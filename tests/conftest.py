@@ -1,3 +1,4 @@
+import importlib
 import os
 import subprocess
 import sys
@@ -35,15 +36,46 @@ def data_dir(settings, tmp_path):
     return data
 
 
-@pytest.fixture
-def staff_client(db, django_user_model):
-    """A test client logged in as a staff user who is not a superuser."""
+def studio_group():
+    """The "K2 studio" group as its migration makes it (a transactional
+    test's flush empties the tables the migration filled)."""
+    from django.contrib.auth.models import Group, Permission
+
+    migration = importlib.import_module("trophies.migrations.0008_k2_studio_group")
+    group, created = Group.objects.get_or_create(name=migration.GROUP)
+    if created:
+        group.permissions.set(Permission.objects.filter(content_type__app_label="trophies",
+                                                        codename__in=migration.CODENAMES))
+    return group
+
+
+def logged_in_staff(django_user_model, username, permissions=(), groups=()):
+    """A client logged in as a staff user (not a superuser) holding exactly
+    these permissions ("trophies.start_build") and groups."""
+    from django.contrib.auth.models import Permission
     from django.test import Client
 
-    user = django_user_model.objects.create_user("staff", "s@example.com", "pw-staff-1", is_staff=True)
+    user = django_user_model.objects.create_user(username, f"{username}@example.com", "pw-staff-1", is_staff=True)
+    for name in permissions:
+        app_label, codename = name.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    user.groups.set(groups)
     client = Client()
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def staff_client(db, django_user_model):
+    """A test client logged in as a staff user of the "K2 studio" group
+    (every studio permission), who is not a superuser."""
+    return logged_in_staff(django_user_model, "staff", groups=[studio_group()])
+
+
+@pytest.fixture
+def bare_staff_client(db, django_user_model):
+    """A staff user with no permission at all: may look, may not change."""
+    return logged_in_staff(django_user_model, "bare-staff")
 
 
 def database_url_for_children():

@@ -284,3 +284,26 @@ def test_export_says_which_layer_file_is_missing(db, tmp_path):
     with pytest.raises(CommandError, match="layer file of plate/plate-1 is missing"):
         call_command("k2", "export", "-o", str(tmp_path / "x.zip"))
     assert list(tmp_path.iterdir()) == [tmp_path / "data"]  # no half archive left
+
+
+def test_an_import_publishes_nothing_by_itself(db, tmp_path):
+    """New trophies come in as drafts; a changed one keeps its flag either way."""
+    cup = small_trophy("cup")
+    cup.published = True
+    cup.save()
+    archive.export_catalog(tmp_path / "cup.zip")
+    Trophy.objects.create(slug="draft", name="Draft")
+    archive.export_catalog(tmp_path / "draft.zip", ["draft"])
+    # Changed here, so that importing the archives changes both trophies back.
+    Trophy.objects.filter(slug="cup").update(width=99)
+    Trophy.objects.filter(slug="draft").update(name="Renamed")
+
+    archive.import_catalog(tmp_path / "cup.zip")
+    archive.import_catalog(tmp_path / "draft.zip")
+    assert Trophy.objects.filter(slug="cup", width=40, published=True).exists()
+    assert Trophy.objects.filter(slug="draft", name="Draft", published=False).exists()
+
+    wipe_catalog()
+    report = archive.import_catalog(tmp_path / "cup.zip")
+    assert "trophy cup (a draft: publish it in the studio)" in report.created
+    assert Trophy.objects.get(slug="cup").published is False

@@ -1,5 +1,6 @@
 import pytest
 
+from trophies.models import Trophy
 from trophies.services.demo import create_demo_catalog
 
 
@@ -12,9 +13,16 @@ def test_trophy_list_for_staff(admin_client, catalog):
     response = admin_client.get("/api/trophies/")
     assert response.status_code == 200
     assert response.json() == [
-        {"slug": "classic", "name": "Classic", "combinations": 128_250},
-        {"slug": "starter", "name": "Starter", "combinations": 12},
+        {"slug": "classic", "name": "Classic", "combinations": 128_250, "published": True},
+        {"slug": "starter", "name": "Starter", "combinations": 12, "published": True},
     ]
+
+
+def test_staff_see_drafts_marked_unpublished(admin_client, catalog):
+    Trophy.objects.create(slug="draft", name="Draft")
+    listed = {t["slug"]: t["published"] for t in admin_client.get("/api/trophies/").json()}
+    assert listed == {"classic": True, "draft": False, "starter": True}
+    assert admin_client.get("/api/trophies/draft/").json()["published"] is False
 
 
 def test_trophy_detail_lists_slots_in_compositing_order(admin_client, catalog):

@@ -6,6 +6,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import studio_group
 from tests.forms_support import make_catalog, multipart, slot, trophy_controls, urlencoded
 
 NEW = "/studio/trophies/new/"
@@ -31,6 +32,7 @@ def values(option_ids):
 def setup(db, django_user_model):
     parts = make_catalog()
     user = django_user_model.objects.create_user("staff", "s@example.com", "pw-staff-1", is_staff=True)
+    user.groups.add(studio_group())
     client = Client()
     client.force_login(user)
     option_ids = [str(o.pk) for options in parts.values() for o in options] + ["999999"]

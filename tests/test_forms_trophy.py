@@ -5,6 +5,7 @@ import html
 import pytest
 from django.test import Client
 
+from tests.conftest import studio_group
 from tests.forms_support import make_catalog, post_controls, slot, trophy_controls
 from trophies.models import Trophy
 from trophies.services import plans
@@ -49,7 +50,8 @@ def test_save_new_trophy_with_two_tiers(client, parts, encoding):
     ]
     assert plans.capture(trophy).radices == [3, 1, 3, 3]
     page = client.get(response["Location"])
-    assert "Saved “Gold Cup”: 3 x 1 x 3 x 3 = 27 combinations." in text_of(page)
+    assert "Saved “Gold Cup”: 3 x 1 x 3 x 3 = 27 combinations. It is a draft" in text_of(page)
+    assert not trophy.published
 
 
 def test_trophy_list_shows_the_count(client, parts):
@@ -238,6 +240,7 @@ def test_truncated_multipart_is_400(client, parts):
 @pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
 def test_post_without_csrf_token_is_403(db, parts, django_user_model, encoding):
     user = django_user_model.objects.create_user("staff2", "s@example.com", "pw", is_staff=True)
+    user.groups.add(studio_group())
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     page = client.get(NEW)

@@ -44,7 +44,7 @@ def starter(db):
 def four_slots(db):
     """2 x 2 x 2 x 2 combinations: more slots than image names have folders."""
     create_demo_catalog()
-    trophy = Trophy.objects.create(slug="four", name="Four", width=400, height=500)
+    trophy = Trophy.objects.create(slug="four", name="Four", width=400, height=500, published=True)
     tier = Tier.objects.create(trophy=trophy)
     for position, key in enumerate(["base", "figure", "plate", "engraving"]):
         slot = Slot.objects.create(tier=tier, key=key, component=Component.objects.get(key=key), position=position)
@@ -115,7 +115,7 @@ def test_bad_choices_answer_400_with_the_reason(client, starter, query, reason):
 
 
 def test_a_trophy_without_slots_has_no_pictures_and_no_500(client, db):
-    trophy = Trophy.objects.create(slug="empty", name="Empty")  # as the admin creates one
+    trophy = Trophy.objects.create(slug="empty", name="Empty", published=True)  # published with no slots
     page = client.get("/t/empty/")
     assert page.status_code == 200 and "no parts to choose yet" in page.content.decode()
     response = client.get("/t/empty/image")

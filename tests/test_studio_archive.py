@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from tests.conftest import studio_group
 from tests.test_archive import catalog_state, media_files, small_trophy, wipe_catalog
 from trophies.models import Build, Component, Trophy
 from trophies.services import archive, builds, disk_space, pending_imports, plans
@@ -90,6 +91,7 @@ def test_import_and_export_are_staff_only_and_csrf_protected(client, site, djang
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
     user = django_user_model.objects.create_user("s2", "s2@example.com", "pw", is_staff=True)
+    user.groups.add(studio_group())  # refused for the missing token, not for a missing permission
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(user)
     assert strict.post("/studio/import/", {"archive": _file(b"x", "x.zip")}).status_code == 403

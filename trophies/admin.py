@@ -140,8 +140,10 @@ class SlotAdmin(admin.ModelAdmin):
 
 @admin.register(Trophy)
 class TrophyAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "width", "height", "format", "combination_count"]
+    list_display = ["name", "slug", "width", "height", "format", "published", "combination_count"]
     search_fields = ["name", "slug"]
+    # Published in the studio, which checks the publish_trophy permission and the builds.
+    readonly_fields = ["published"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [TierInline]
 

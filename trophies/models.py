@@ -53,11 +53,15 @@ class Trophy(models.Model):
         default=500, validators=[MinValueValidator(MIN_CANVAS), MaxValueValidator(MAX_CANVAS)]
     )
     format = models.CharField(max_length=4, choices=FORMATS, default="JPEG")
+    # Shoppers see only published trophies; a new one is a draft that staff
+    # preview until they publish it (services/publishing.py).
+    published = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "trophies"
+        permissions = [("publish_trophy", "Can publish and unpublish trophies")]
 
     def __str__(self):
         return self.name
@@ -143,6 +147,11 @@ class Build(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [
+            ("start_build", "Can start builds"),
+            ("cancel_build", "Can cancel builds"),
+            ("retry_build", "Can retry the failed chunks of builds"),
+        ]
 
     def __str__(self):
         return f"Build {self.pk} of {self.trophy}"

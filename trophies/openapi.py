@@ -28,9 +28,10 @@ def _text(description, media_type="text/plain"):
 
 
 ERROR = _object({"error": {"type": "string"}}, ["error"])
-TROPHY_SUMMARY = _object({"slug": SLUG, "name": {"type": "string"}, "combinations": COUNT})
+TROPHY_SUMMARY = _object({"slug": SLUG, "name": {"type": "string"}, "combinations": COUNT,
+                          "published": {"type": "boolean"}})
 TROPHY = _object({
-    "slug": SLUG, "name": {"type": "string"}, "combinations": COUNT,
+    "slug": SLUG, "name": {"type": "string"}, "combinations": COUNT, "published": {"type": "boolean"},
     "width": {"type": "integer", "minimum": 1}, "height": {"type": "integer", "minimum": 1},
     "format": {"type": "string", "enum": ["JPEG", "PNG", "WEBP"]},
     "slots": {"type": "array", "items": _object({
@@ -103,6 +104,10 @@ HEALTH = _object({
 STAFF = [{"session": []}]
 STAFF_POST = [{"session": [], "csrf": []}]
 FORBIDDEN = _json(_ref("Error"), "Not signed in as staff.")
+
+
+def _forbidden_without(permission):
+    return _json(_ref("Error"), f"Not signed in as staff, or without the permission trophies.{permission}.")
 NOT_FOUND = _json(_ref("Error"), "No such trophy or build.")
 BUILD_ID = {"name": "build_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
 TROPHY_SLUG = {"name": "slug", "in": "path", "required": True, "schema": SLUG}
@@ -117,9 +122,9 @@ def _get(summary, ok, parameters=(), security=STAFF, **responses):
     return {"get": operation}
 
 
-def _post(summary, responses, parameters, request_body=None):
+def _post(summary, responses, parameters, permission, request_body=None):
     operation = {"summary": summary, "security": STAFF_POST, "parameters": list(parameters),
-                 "responses": {**responses, "403": FORBIDDEN, "404": NOT_FOUND}}
+                 "responses": {**responses, "403": _forbidden_without(permission), "404": NOT_FOUND}}
     if request_body:
         operation["requestBody"] = request_body
     return {"post": operation}
@@ -132,10 +137,12 @@ def document():
             "title": "K2 Trophy Builder API",
             "version": "1",
             "description": "The catalog and builds for scripts. Staff endpoints need a staff session "
-                           "(the `sessionid` cookie of a login); POSTs also send the CSRF token in `X-CSRFToken`.",
+                           "(the `sessionid` cookie of a login); POSTs also send the CSRF token in `X-CSRFToken` "
+                           "and need the permission they name (403 without it). Drafts (unpublished trophies) "
+                           "are listed to staff only; to anyone else they do not exist.",
         },
         "paths": {
-            "/api/trophies/": _get("Trophies and their number of combinations.",
+            "/api/trophies/": _get("Trophies (drafts too: staff only) and their number of combinations.",
                                    _json({"type": "array", "items": _ref("TrophySummary")}, "The trophies.")),
             "/api/trophies/{slug}/": _get("A trophy's size, format and slots in compositing order.",
                                           _json(_ref("Trophy"), "The trophy."), [TROPHY_SLUG], **{"404": NOT_FOUND}),
@@ -146,7 +153,7 @@ def document():
                  "409": _json(_ref("BuildRunning"), "A build of this trophy is running: its id."),
                  "503": _json(_ref("Error"), "The queue (Redis) is unavailable; nothing was started."),
                  "507": _json(_ref("Error"), "The renders would not fit on the disk; resend with confirm_disk.")},
-                [TROPHY_SLUG],
+                [TROPHY_SLUG], "start_build",
                 {"required": False, "content": {"application/json": {"schema": {
                     "type": "object", "properties": {"confirm_disk": {"type": "boolean"}}}}}},
             ),
@@ -159,11 +166,12 @@ def document():
             "/api/builds/{build_id}/cancel/": _post(
                 "Cancel a queued or running build.",
                 {"200": _json(_ref("BuildStatus"), "Cancelled: the build's status."),
-                 "409": _json(_ref("Error"), "The build has already settled.")}, [BUILD_ID]),
+                 "409": _json(_ref("Error"), "The build has already settled.")}, [BUILD_ID], "cancel_build"),
             "/api/builds/{build_id}/retry/": _post(
                 "Queue a build's failed chunks again.",
                 {"202": _json(_ref("BuildRetried"), "The failed chunks are queued."),
-                 "409": _json(_ref("Error"), "Nothing to retry, or the build is still running.")}, [BUILD_ID]),
+                 "409": _json(_ref("Error"), "Nothing to retry, or the build is still running.")}, [BUILD_ID],
+                "retry_build"),
             "/api/builds/{build_id}/throughput/": _get("Images done over time.", _json(_ref("Throughput"), "Points."),
                                                        [BUILD_ID], **{"404": NOT_FOUND}),
             "/api/builds/{build_id}/activity/": _get("Chunks, workers and failures of a build.",
@@ -185,7 +193,8 @@ def document():
                 **{"302": {"description": "The picture's versioned URL.",
                            "headers": {"Location": {"required": True, "schema": {"type": "string"}}}},
                    "400": _text("An unknown slot or option."),
-                   "404": {"description": "No such trophy, or it has no slots."},
+                   "404": {"description": "No such trophy, a draft (unpublished; staff see it), "
+                                          "or it has no slots."},
                    "429": {"description": "Too many renders from this client.",
                            "headers": {"Retry-After": {"required": True, "schema": {"type": "integer"}}}},
                    "503": {"description": "Every render slot of this process is busy.",

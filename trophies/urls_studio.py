@@ -1,7 +1,7 @@
 """Studio pages of the catalog (included at ``studio/``)."""
 from django.urls import path
 
-from trophies.views import studio_archive
+from trophies.views import studio_archive, studio_publishing
 from trophies.views import studio_catalog as views
 
 urlpatterns = [
@@ -16,6 +16,7 @@ urlpatterns = [
     path("trophies/", views.trophies, name="studio-trophies"),
     path("trophies/new/", views.trophy_edit, name="studio-trophy-new"),
     path("trophies/<slug:slug>/edit/", views.trophy_edit, name="studio-trophy-edit"),
+    path("trophies/<slug:slug>/publish/", studio_publishing.publish, name="studio-trophy-publish"),
     path("export/", studio_archive.export, name="studio-export"),
     path("import/", studio_archive.import_page, name="studio-import"),
 ]

@@ -22,6 +22,10 @@ has and the archive does not stays as it is (an import never deletes staff
 work). It is all or nothing: one transaction; layers go through
 :func:`layers.replace_layer`, and the files it wrote are removed again when
 the transaction rolls back.
+
+An import publishes nothing by itself: the manifest has no published flag,
+a trophy it creates is a draft (staff publish it in the studio) and a
+trophy it changes keeps its flag, published or not.
 """
 import io
 import json
@@ -164,7 +168,7 @@ def compare(manifest):
     for entry in manifest["trophies"]:
         current = trophies.get(entry["slug"])
         if current is None:
-            report.created.append(f"trophy {entry['slug']}")
+            report.created.append(f"trophy {entry['slug']} (a draft: publish it in the studio)")
             continue
         now = trophy_entry(current)
         what = [name for name in ("name", "width", "height", "format", "tiers") if now[name] != entry[name]]

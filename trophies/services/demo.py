@@ -1,7 +1,7 @@
 """The demo catalog: parts drawn by demo_layers and two trophies.
 
 `classic` has slots of 3, 30, 5, 15 and 19 options (128,250 combinations,
-400x500 px); `starter` has 12. The demo is created once: a later run (every
+400x500 px); `starter` has 12. Both are created published. The demo is created once: a later run (every
 `make run` starts with one) creates what is missing and changes nothing that
 exists, so pictures staff replaced stay theirs. ``reset=True`` is the one
 way to redraw the demo options' layers, and the result lists each one it
@@ -67,7 +67,9 @@ def ensure_options(component, count, picture, reset, result):
 
 def ensure_trophy(slug, name, tiers, result):
     trophy, created = Trophy.objects.get_or_create(
-        slug=slug, defaults={"name": name, "width": SIZE[0], "height": SIZE[1], "format": "JPEG"}
+        # Built for the demo, so published at once; an existing trophy keeps
+        # whatever staff chose (a demo trophy they unpublished stays a draft).
+        slug=slug, defaults={"name": name, "width": SIZE[0], "height": SIZE[1], "format": "JPEG", "published": True}
     )
     if not created:
         return trophy, False

@@ -1,8 +1,9 @@
-"""JSON API for scripts: the catalog (staff session required)."""
+"""JSON API for scripts: the catalog (staff session required), drafts
+included and marked ``published: false``."""
 from django.http import Http404, JsonResponse
 
 from trophies.models import Trophy
-from trophies.services import plans
+from trophies.services import plans, visibility
 from trophies.views.access import staff_json
 
 
@@ -10,9 +11,8 @@ from trophies.views.access import staff_json
 def trophy_list(request):
     trophies = list(Trophy.objects.order_by("slug"))
     current = plans.current_of(trophies)
-    return JsonResponse(
-        [{"slug": t.slug, "name": t.name, "combinations": current[t.pk].total} for t in trophies], safe=False
-    )
+    return JsonResponse([{"slug": t.slug, "name": t.name, "combinations": current[t.pk].total,
+                          "published": t.published} for t in trophies], safe=False)
 
 
 @staff_json
@@ -25,6 +25,7 @@ def trophy_detail(request, slug):
             "slug": plan.slug,
             "name": plan.name,
             "combinations": plan.total,
+            "published": visibility.is_published(plan.slug),
             "width": plan.width,
             "height": plan.height,
             "format": plan.format,

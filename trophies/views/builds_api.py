@@ -8,12 +8,13 @@ from django.views.decorators.http import require_GET, require_POST
 from trophies.models import Build, Trophy
 from trophies.services import builds
 from trophies.services.build_status import status_of
-from trophies.views.access import staff_json
+from trophies.views.access import require, staff_json
 
 
 @require_POST
 @staff_json
 def start(request, slug):
+    require(request, "trophies.start_build")
     trophy = get_object_or_404(Trophy, slug=slug)
     try:
         build = builds.start_build(trophy, requested_by=request.user.get_username(),
@@ -51,6 +52,7 @@ def detail(request, build_id):
 @require_POST
 @staff_json
 def cancel(request, build_id):
+    require(request, "trophies.cancel_build")
     build = get_object_or_404(Build.objects.select_related("trophy"), pk=build_id)
     if not builds.cancel_build(build):
         return JsonResponse({"error": f"build {build.pk} is already {build.state}"}, status=409)
@@ -61,6 +63,7 @@ def cancel(request, build_id):
 @require_POST
 @staff_json
 def retry(request, build_id):
+    require(request, "trophies.retry_build")
     build = get_object_or_404(Build.objects.select_related("trophy"), pk=build_id)
     try:
         count = builds.retry_failed_chunks(build)

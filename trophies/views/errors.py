@@ -1,5 +1,6 @@
-"""Site-wide error pages: the JSON API answers its 404s and CSRF refusals in
-JSON, like its other errors."""
+"""Site-wide error pages: the JSON API answers its 403s, 404s and CSRF
+refusals in JSON, like its other errors."""
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.views import csrf, defaults
 
@@ -11,6 +12,14 @@ def page_not_found(request, exception):
     # resolver's (the URL patterns tried) is not.
     message = exception.args[0] if type(exception) is Http404 and exception.args else "not found"
     return JsonResponse({"error": message if isinstance(message, str) else "not found"}, status=404)
+
+
+def permission_denied(request, exception):
+    """A refused permission (trophies.views.access.require) says what is missing."""
+    message = str(exception) if isinstance(exception, PermissionDenied) and str(exception) else "forbidden"
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": message}, status=403)
+    return defaults.permission_denied(request, exception)
 
 
 def csrf_failure(request, reason=""):

@@ -1,7 +1,8 @@
 from django.shortcuts import render
 
-from trophies.models import Trophy
+from trophies.services.publishing import published_trophies
 
 
 def home(request):
-    return render(request, "trophies/home.html", {"trophies": Trophy.objects.order_by("name")})
+    # Drafts are previewed from the studio's trophy list, never listed here.
+    return render(request, "trophies/home.html", {"trophies": published_trophies().order_by("name")})

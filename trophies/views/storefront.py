@@ -1,5 +1,9 @@
 """Public pages: the configurator, images by choice, and the files.
 
+Only published trophies are public; staff preview drafts (answered
+``private, no-store``, so no shared cache keeps them), anyone else gets 404
+as for a trophy that does not exist (trophies.services.visibility).
+
 Rendered images are served under names that are their fingerprints, so
 they are cached for a year and never revalidated; a rebuild that changes a
 picture changes its URL. In production the web server serves /renders/ and
@@ -18,16 +22,26 @@ from django.utils._os import safe_join
 from django.views.decorators.http import require_safe
 
 from locks import LockTimeout
-from trophies.services import plans, storefront
+from trophies.services import plans, storefront, visibility
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 MEDIA_CACHE = "public, max-age=300"
 # Which picture a choice names can change with a rebuild: cache the redirect briefly.
 REDIRECT_CACHE = "public, max-age=60"
+DRAFT_CACHE = "private, no-store"
 
 
 def _plain(text, status):
     return HttpResponse(text + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def _visible_or_404(request, slug):
+    """True when the trophy is published; False for a staff preview of a
+    draft; Http404 for anyone else (a draft looks like no trophy at all)."""
+    visible, public = visibility.may_see(request, slug)
+    if not visible:
+        raise Http404("no such trophy")
+    return public
 
 
 def _plan_or_404(slug):
@@ -37,8 +51,15 @@ def _plan_or_404(slug):
     return plan
 
 
+def _private_unless(public, response):
+    if not public:
+        response["Cache-Control"] = DRAFT_CACHE
+    return response
+
+
 @require_safe
 def configurator(request, slug):
+    public = _visible_or_404(request, slug)
     plan = _plan_or_404(slug)
     data = storefront.configurator(plan)
     buildable = plan.total > 0
@@ -56,13 +77,14 @@ def configurator(request, slug):
         _, digits, layout = storefront.locate(plan, chosen)
         src = layout.url(digits) if Path(layout.path(digits)).is_file() else \
             f"{data['image_endpoint']}?{urlencode(chosen)}"
-    return render(request, "trophies/storefront/configurator.html", {
-        "trophy": plan, "data": data, "chosen": chosen, "buildable": buildable, "src": src,
-    })
+    return _private_unless(public, render(request, "trophies/storefront/configurator.html", {
+        "trophy": plan, "data": data, "chosen": chosen, "buildable": buildable, "src": src, "draft": not public,
+    }))
 
 
 @require_safe
 def image(request, slug):
+    public = _visible_or_404(request, slug)
     plan = _plan_or_404(slug)
     chosen = {key: request.GET[key] for key in request.GET}
     try:
@@ -81,7 +103,7 @@ def image(request, slug):
         return response
     response = HttpResponseRedirect(url)
     response["Cache-Control"] = REDIRECT_CACHE
-    return response
+    return _private_unless(public, response)
 
 
 def _file_response(root, path, cache_control):
@@ -104,7 +126,9 @@ def _file_response(root, path, cache_control):
 
 @require_safe
 def render_file(request, path):
-    return _file_response(settings.K2_RENDER_DIR, path, IMMUTABLE)
+    """A rendered picture: its first folder is its trophy's slug."""
+    public = _visible_or_404(request, path.split("/", 1)[0])
+    return _file_response(settings.K2_RENDER_DIR, path, IMMUTABLE if public else DRAFT_CACHE)
 
 
 @require_safe

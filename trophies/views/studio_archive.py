@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from locks import LockTimeout
 from trophies.services import archive, catalog, pending_imports
 from trophies.services.layers import LayerRejected
-from trophies.views.access import staff_page
+from trophies.views.access import IMPORT_PERMISSIONS, require, staff_page
 
 REFUSALS = (archive.ArchiveRejected, catalog.TrophyBusy, LayerRejected, LockTimeout)
 
@@ -31,6 +31,7 @@ def export(request):
 @staff_page
 @require_http_methods(["GET", "POST"])
 def import_page(request):
+    require(request, *IMPORT_PERMISSIONS)
     if request.method == "GET":
         pending_imports.discard(request.session)
         return _page(request)

@@ -17,7 +17,7 @@ from trophies.services.build_activity import activity as build_activity
 from trophies.services.build_status import status_of
 from trophies.services.gallery import gallery_page
 from trophies.services.throughput import build_series
-from trophies.views.access import staff_json, staff_page
+from trophies.views.access import require, staff_json, staff_page
 
 BUILDS_PER_PAGE = 25
 FILTER_PREFIX = "f-"
@@ -60,6 +60,7 @@ def build_list(request):
 @require_POST
 @staff_page
 def start(request, slug):
+    require(request, "trophies.start_build")
     trophy = get_object_or_404(Trophy, slug=slug)
     try:
         build = builds.start_build(trophy, requested_by=request.user.get_username(),
@@ -88,7 +89,7 @@ def build_page(request, build_id):
     query = urlencode({FILTER_PREFIX + key: value for key, value in gallery.filters.items()})
     status = status_of(build)
     return render(request, "trophies/builds/detail.html", {
-        "build": build, "status": status, "activity": build_activity(build),
+        "build": build, "status": status, "activity": _activity(request, build),
         "stall": stalls.details(build, _moment(status["stalled_since"])),
         "comparison": _comparison(build, status),
         "gallery": gallery, "filter_fields": filter_fields, "filter_query": query,
@@ -111,8 +112,17 @@ def throughput(request, build_id):
     return JsonResponse({"id": build.pk, **build_series(build)})
 
 
+def _activity(request, build):
+    """The build's activity; its cancel and retry buttons show only to
+    staff who may use them."""
+    found = build_activity(build)
+    found["can_cancel"] = found["can_cancel"] and request.user.has_perm("trophies.cancel_build")
+    found["can_retry"] = found["can_retry"] and request.user.has_perm("trophies.retry_build")
+    return found
+
+
 @require_GET
 @staff_json
 def activity(request, build_id):
     build = get_object_or_404(Build, pk=build_id)
-    return JsonResponse(build_activity(build))
+    return JsonResponse(_activity(request, build))

@@ -26,9 +26,8 @@ from trophies.forms.schemas import (
 )
 from trophies.forms.tmpstore import SessionTmpStore
 from trophies.models import Component, Option, Trophy
-from trophies.services import catalog, disk_usage, plans
-from trophies.views.access import staff_page
-
+from trophies.services import catalog, disk_usage, plans, publishing
+from trophies.views.access import IMPORT_PERMISSIONS, require, staff_page
 
 
 def _form(request, schema, button="save", title=None, **bindings):
@@ -88,6 +87,7 @@ def parts(request):
 @require_http_methods(["GET", "POST"])
 def component_edit(request, key=None):
     component = get_object_or_404(Component, key=key) if key else None
+    require(request, "trophies.change_component" if component else "trophies.add_component")
     form = _form(request, ComponentSchema(), component=component,
                  title="Save component" if component else "Add component")
     initial = catalog.component_appstruct(component) if component else colander.null
@@ -110,6 +110,7 @@ def component_edit(request, key=None):
 def option_edit(request, key, option_key=None):
     component = get_object_or_404(Component, key=key)
     option = get_object_or_404(Option, component=component, key=option_key) if option_key else None
+    require(request, "trophies.change_option" if option else "trophies.add_option")
     tmpstore = SessionTmpStore(request)
     form = _form(request, OptionSchema(), component=component, option=option, tmpstore=tmpstore,
                  title="Save option" if option else "Add option")
@@ -187,9 +188,12 @@ def upload_preview(request, uid):
 @require_GET
 def trophies(request):
     rows = catalog.trophy_rows()
+    built = publishing.built_trophy_ids()
     for row in rows:
         row["disk"] = disk_usage.usage_of(row["trophy"].slug)
-    return render(request, "trophies/studio/trophies.html", {"rows": rows})
+        row["built"] = row["trophy"].pk in built
+    return render(request, "trophies/studio/trophies.html", {
+        "rows": rows, "can_import": request.user.has_perms(IMPORT_PERMISSIONS)})
 
 
 @ordered_post
@@ -197,6 +201,7 @@ def trophies(request):
 @require_http_methods(["GET", "POST"])
 def trophy_edit(request, slug=None):
     trophy = get_object_or_404(Trophy, slug=slug) if slug else None
+    require(request, "trophies.change_trophy" if trophy else "trophies.add_trophy")
     parts_catalog = PartsCatalog.load()
     form = _form(request, TrophySchema(), catalog=parts_catalog, trophy=trophy,
                  thumbnail_url=layer_url, title="Save trophy")
@@ -211,7 +216,8 @@ def trophy_edit(request, slug=None):
                 failure = form_error(form, str(error), appstruct)
             else:
                 formula = combinations.describe(trophy_radices(appstruct))
-                messages.success(request, f"Saved “{saved.name}”: {formula}.")
+                draft = "" if saved.published else " It is a draft: only staff see it until it is published."
+                messages.success(request, f"Saved “{saved.name}”: {formula}.{draft}")
                 return redirect("studio-trophy-edit", slug=saved.slug)
         html = failure.render()
     else:
