@@ -66,6 +66,21 @@ def parse_bind(raw):
     return host or "127.0.0.1", number
 
 
+PROXY_HEADERS = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
+
+
+def proxy_header(name, environ=os.environ):
+    """K2_PROXY_HEADER: which header the reverse proxy sets to the client's
+    address (its canonical spelling), or None: trust none."""
+    raw = environ.get(name, "").strip()
+    if raw.lower() in ("", "none"):
+        return None
+    for header in PROXY_HEADERS:
+        if raw.lower() == header.lower():
+            return header
+    raise ImproperlyConfigured(f"{name} must be one of {', '.join(PROXY_HEADERS)} or none, not {raw!r}")
+
+
 def secret_key(data_dir, environ=os.environ):
     """DJANGO_SECRET_KEY, else one generated once and kept in the data dir."""
     if environ.get("DJANGO_SECRET_KEY"):

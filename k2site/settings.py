@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 
 from k2site import logging as k2_logging, static_files
-from k2site.env import env_bool, env_int, env_list, env_path, env_str, parse_bind, secret_key
+from k2site.env import env_bool, env_int, env_list, env_path, env_str, parse_bind, proxy_header, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,6 +20,10 @@ K2_WORKERS = env_int("K2_WORKERS", os.cpu_count() or 1, minimum=1)
 K2_BIND = parse_bind(env_str("K2_BIND", "127.0.0.1:8000"))
 K2_MAX_COMBINATIONS = env_int("K2_MAX_COMBINATIONS", 5_000_000, minimum=1)
 K2_METRICS_TOKEN = env_str("K2_METRICS_TOKEN", "") or None
+# The header the reverse proxy puts the client's address in (X-Real-IP with
+# deploy/nginx/k2.conf); unset: REMOTE_ADDR alone, and proxied requests are
+# never loopback (locks/access.py).
+K2_PROXY_HEADER = proxy_header("K2_PROXY_HEADER")
 K2_STALL_AFTER_S = env_int("K2_STALL_AFTER_S", 60, minimum=1)
 # Renders and layer files nothing current names are pruned once this old (pages may still link them).
 K2_PRUNE_AFTER_S = env_int("K2_PRUNE_AFTER_S", 86400, minimum=0)
