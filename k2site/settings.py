@@ -9,11 +9,16 @@ from pathlib import Path
 import dj_database_url
 
 from k2site import logging as k2_logging, static_files
-from k2site.env import env_bool, env_int, env_list, env_path, env_str, parse_bind, proxy_header, secret_key
+from k2site.env import (env_bool, env_int, env_list, env_path, env_str, parse_bind, private_data_dir,
+                        private_files, proxy_header, secret_key)
+
+# Every process that loads the settings (web, workers, commands) creates its
+# files 0600 and folders 0700: README "Security".
+private_files()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-K2_DATA_DIR = env_path("K2_DATA_DIR", BASE_DIR / "var")
+K2_DATA_DIR = private_data_dir(env_path("K2_DATA_DIR", BASE_DIR / "var"))
 K2_LOCK_DIR = env_path("K2_LOCK_DIR", K2_DATA_DIR / "locks")
 K2_RENDER_DIR = K2_DATA_DIR / "renders"
 K2_WORKERS = env_int("K2_WORKERS", os.cpu_count() or 1, minimum=1)
