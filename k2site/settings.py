@@ -3,6 +3,7 @@
 The variables and their defaults are the contract table in the README.
 """
 import os
+from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_rq",
+    "axes",
     "locks",
     "trophies",
 ]
@@ -62,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out login into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 X_FRAME_OPTIONS = "DENY"
@@ -133,9 +137,31 @@ RQ_QUEUES = {
 RQ = {"WORKER_CLASS": "trophies.workers.RenderWorker"}
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/admin/login/"  # the studio's login too: one login form for staff
+
+# Failed logins (django-axes): after K2_LOGIN_FAILURES failures for one user
+# name, or from one client address (locks/access.py client_address, which
+# reads K2_PROXY_HEADER behind a proxy), that user or address is refused,
+# even with the right password, until K2_LOGIN_LOCKOUT_S have passed without
+# another try. `k2 admin` clears the lockout of admin; `manage.py
+# axes_reset_username NAME` / `axes_reset_ip ADDRESS` clear others.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("K2_LOGIN_FAILURES", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("K2_LOGIN_LOCKOUT_S", 900, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "locks.access.client_address"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no banner on every command; lockouts are still logged
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
