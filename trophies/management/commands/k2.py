@@ -168,6 +168,12 @@ class Command(BaseCommand):
         for line in result.skipped:
             self.stdout.write(f"skipped {line}")
         self.stdout.write(result.summary())
+        if slug is None:
+            from trophies.forms import tmpstore
+
+            abandoned = tmpstore.sweep(dry_run=dry_run)
+            self.stdout.write(f"{'would remove' if dry_run else 'removed'} {len(abandoned)} upload(s) of forms "
+                              f"left more than a day ago")
 
     def do_locks(self, **options):
         from locks.inspect import snapshot
