@@ -8,9 +8,11 @@ decides, and a request carrying any proxy header (``X-Forwarded-For``,
 ``X-Real-IP``, ``Forwarded``) was relayed by a proxy nobody told us about,
 so it is never taken for loopback. With ``K2_PROXY_HEADER`` naming the
 header the deployment's proxy sets (``X-Real-IP`` in deploy/nginx/k2.conf),
-that header, when present, is the client's address (for ``X-Forwarded-For``
-and ``Forwarded`` the last entry, the one the proxy itself added); a request
-without it came straight to the app and ``REMOTE_ADDR`` decides.
+that header, when present on a request from a loopback peer (the proxy on
+this host), is the client's address (for ``X-Forwarded-For`` and
+``Forwarded`` the last entry, the one the proxy itself added); a request
+without it, or from another host, came straight to the app and
+``REMOTE_ADDR`` decides.
 """
 import hmac
 import ipaddress
@@ -63,12 +65,17 @@ def _from_header(name, value):
 
 def client_address(request):
     """The client's IP address as a string (None when it cannot be told: a
-    malformed address or trusted header): the trusted proxy header when
-    ``K2_PROXY_HEADER`` names one and the request has it, else
+    malformed address or trusted header): the header ``K2_PROXY_HEADER``
+    names when the request has it and came from a proxy on this host
+    (loopback ``REMOTE_ADDR``, as deploy/nginx/k2.conf proxies), else
     ``REMOTE_ADDR``. django-axes counts failed logins by it."""
+    peer = _address(request.META.get("REMOTE_ADDR", ""))
     trusted = getattr(settings, "K2_PROXY_HEADER", None)
     value = request.META.get(PROXY_HEADERS[trusted]) if trusted else None
-    address = _address(request.META.get("REMOTE_ADDR", "")) if value is None else _from_header(trusted, value)
+    if value is not None and peer is not None and peer.is_loopback:
+        address = _from_header(trusted, value)
+    else:
+        address = peer  # straight to the app: nobody else's word counts
     return None if address is None else str(address)
 
 

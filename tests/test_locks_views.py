@@ -145,3 +145,6 @@ def test_with_a_named_proxy_header_other_headers_are_ignored(settings):
     # no header at all: a local monitor talking to the app directly
     assert is_loopback(factory.get("/metrics", REMOTE_ADDR="127.0.0.1"))
     assert not is_loopback(factory.get("/metrics", REMOTE_ADDR="192.0.2.5"))
+    # the header is the word of a proxy on this host only: from elsewhere it is ignored
+    direct = factory.get("/metrics", REMOTE_ADDR="192.0.2.5", HTTP_X_REAL_IP="127.0.0.1")
+    assert client_address(direct) == "192.0.2.5" and not is_loopback(direct) and not metrics_allowed(direct)
