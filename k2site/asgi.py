@@ -7,6 +7,7 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "k2site.settings")
+os.umask(0o077)  # files 0600, folders 0700 (the settings do it too)
 
 from django.conf import settings  # noqa: E402
 

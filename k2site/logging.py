@@ -44,7 +44,9 @@ def config(destination="console", ident="k2-web", debug=False, syslog_address="/
         # Third-party chatter stays at INFO and above even with K2_DEBUG.
         "loggers": {"django.db.backends": {"level": "WARNING"},
                     "rq.worker": {"level": "INFO", "filters": ["routine"]},
-                    "django.utils.autoreload": {"level": "INFO"}},
+                    "django.utils.autoreload": {"level": "INFO"},
+                    # django-axes: lockouts (warnings) only, not every login's bookkeeping
+                    "axes": {"level": "DEBUG" if debug else "WARNING"}},
     }
 
 

@@ -17,7 +17,7 @@ def start(directory, port=0, timeout=10.0, persist=False):
     """Start redis-server with its socket at ``directory/redis.sock``;
     return (Popen, url) once it answers PING."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     socket = directory / "redis.sock"
     socket.unlink(missing_ok=True)
     process = subprocess.Popen(
@@ -31,6 +31,7 @@ def start(directory, port=0, timeout=10.0, persist=False):
             "--logfile", str(directory / "redis.log"),
         ],
         stdin=subprocess.DEVNULL,
+        umask=0o077,  # its append-only file holds sessions' cache and queued jobs: 0600
     )
     url = f"unix://{socket}"
     client = redis.Redis.from_url(url)

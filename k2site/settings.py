@@ -3,23 +3,33 @@
 The variables and their defaults are the contract table in the README.
 """
 import os
+from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
 
 from k2site import logging as k2_logging, static_files
-from k2site.env import env_bool, env_int, env_list, env_path, env_str, parse_bind, secret_key
+from k2site.env import (env_bool, env_int, env_list, env_path, env_str, parse_bind, private_data_dir,
+                        private_files, proxy_header, secret_key)
+
+# Every process that loads the settings (web, workers, commands) creates its
+# files 0600 and folders 0700: README "Security".
+private_files()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-K2_DATA_DIR = env_path("K2_DATA_DIR", BASE_DIR / "var")
+K2_DATA_DIR = private_data_dir(env_path("K2_DATA_DIR", BASE_DIR / "var"))
 K2_LOCK_DIR = env_path("K2_LOCK_DIR", K2_DATA_DIR / "locks")
 K2_RENDER_DIR = K2_DATA_DIR / "renders"
 K2_WORKERS = env_int("K2_WORKERS", os.cpu_count() or 1, minimum=1)
 K2_BIND = parse_bind(env_str("K2_BIND", "127.0.0.1:8000"))
 K2_MAX_COMBINATIONS = env_int("K2_MAX_COMBINATIONS", 5_000_000, minimum=1)
 K2_METRICS_TOKEN = env_str("K2_METRICS_TOKEN", "") or None
+# The header the reverse proxy puts the client's address in (X-Real-IP with
+# deploy/nginx/k2.conf); unset: REMOTE_ADDR alone, and proxied requests are
+# never loopback (locks/access.py).
+K2_PROXY_HEADER = proxy_header("K2_PROXY_HEADER")
 K2_STALL_AFTER_S = env_int("K2_STALL_AFTER_S", 60, minimum=1)
 # Renders and layer files nothing current names are pruned once this old (pages may still link them).
 K2_PRUNE_AFTER_S = env_int("K2_PRUNE_AFTER_S", 86400, minimum=0)
@@ -39,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_rq",
+    "axes",
     "locks",
     "trophies",
 ]
@@ -53,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out login into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 X_FRAME_OPTIONS = "DENY"
@@ -124,9 +137,31 @@ RQ_QUEUES = {
 RQ = {"WORKER_CLASS": "trophies.workers.RenderWorker"}
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/admin/login/"  # the studio's login too: one login form for staff
+
+# Failed logins (django-axes): after K2_LOGIN_FAILURES failures for one user
+# name, or from one client address (locks/access.py client_address, which
+# reads K2_PROXY_HEADER behind a proxy), that user or address is refused,
+# even with the right password, until K2_LOGIN_LOCKOUT_S have passed without
+# another try. `k2 admin` clears the lockout of admin; `manage.py
+# axes_reset_username NAME` / `axes_reset_ip ADDRESS` clear others.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("K2_LOGIN_FAILURES", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("K2_LOGIN_LOCKOUT_S", 900, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "locks.access.client_address"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no banner on every command; lockouts are still logged
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

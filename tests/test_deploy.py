@@ -1,6 +1,7 @@
 """deploy/: Debian's nginx with the site from deploy/nginx/k2.conf in front of
 the app serves renders and static files from disk with the app's caching
 headers; the systemd units parse cleanly (systemd-analyze verify)."""
+import http.client
 import re
 import socket
 import subprocess
@@ -45,10 +46,24 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def host_address():
+    """This machine's address on its network (not loopback), or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
 def render_site(data_dir, port, upstream):
-    """deploy/nginx/k2.conf for this test's data dir, port and app server."""
+    """deploy/nginx/k2.conf for this test's data dir, port and app server;
+    it listens on loopback and, when there is one, the host's address (a
+    client from there is not loopback)."""
     site = (ROOT / "deploy" / "nginx" / "k2.conf").read_text()
-    replacements = {"/srv/k2/var/": f"{data_dir}/", "listen 80;": f"listen 127.0.0.1:{port};",
+    listen = f"listen 127.0.0.1:{port};" + (f" listen {host_address()}:{port};" if host_address() else "")
+    replacements = {"/srv/k2/var/": f"{data_dir}/", "listen 80;": listen,
                     "server 127.0.0.1:8000;": f"server {upstream};"}
     for old, new in replacements.items():
         assert old in site, old
@@ -115,6 +130,42 @@ def test_nginx_serves_renders_and_static_files_from_disk_and_proxies_the_rest(ng
     (data_dir / "renders" / "starter" / ".tmp" / "partial.jpg").write_bytes(b"partial")
     for hidden in ("/renders/starter/.tmp/partial.jpg", "/media/secret.txt"):
         assert fetch(nginx + hidden)[0] == 404, hidden
+
+
+def fetch_from(source, url, **headers):
+    """GET ``url`` from the local address ``source`` (so nginx sees that client)."""
+    host, port = url.removeprefix("http://").split("/", 1)[0].rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=10, source_address=(source, 0))
+    headers.setdefault("Host", "localhost")
+    try:
+        connection.request("GET", "/" + url.removeprefix("http://").split("/", 1)[1], headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_behind_nginx_monitors_are_told_apart_by_the_header_nginx_sets(nginx, settings):
+    """deploy/nginx/k2.conf sets X-Real-IP to the client and the app trusts it
+    (K2_PROXY_HEADER=X-Real-IP): loopback monitors read /metrics, a client
+    elsewhere needs the token whatever it claims in its own headers."""
+    settings.K2_PROXY_HEADER = "X-Real-IP"
+    settings.K2_METRICS_TOKEN = "s3cret"
+    port = nginx.rsplit(":", 1)[1]
+    assert fetch_from("127.0.0.1", f"http://127.0.0.1:{port}/locks/stats.txt")[0] == 200
+    address = host_address()
+    if address is None:
+        pytest.skip("no non-loopback address to connect from")
+    remote = f"http://{address}:{port}"
+    for path in ("/metrics", "/locks/stats.txt"):
+        for claim in ({}, {"X-Real-IP": "127.0.0.1"}, {"X-Forwarded-For": "127.0.0.1"},
+                      {"Forwarded": "for=127.0.0.1"}):
+            assert fetch_from(address, remote + path, **claim)[0] == 403, (path, claim)
+        assert fetch_from(address, remote + path, Authorization="Bearer s3cret")[0] == 200
+    # Without K2_PROXY_HEADER a proxied request is never loopback.
+    settings.K2_PROXY_HEADER = None
+    assert fetch_from("127.0.0.1", f"http://127.0.0.1:{port}/locks/stats.txt")[0] == 403
 
 
 def rendered_units(tmp_path):

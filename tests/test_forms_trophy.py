@@ -263,8 +263,11 @@ def test_pages_need_staff(db, parts):
 
 def test_pages_render_with_deform_resources(client, parts):
     page = text_of(client.get(NEW))
-    for resource in ["/static/deform/scripts/deform.js", "/static/deform/scripts/jquery-2.0.3.min.js",
+    for resource in ["/static/deform/scripts/deform.js", "/static/k2/vendor/jquery-3.7.1.min.js",
                      "/static/deform/css/form.css", "/static/deform/scripts/jquery-sortable.js"]:
         assert resource in page, resource
+    assert "jquery-2." not in page  # Deform's own jQuery 2.0.3 (known vulnerabilities) is never loaded
+    # jQuery comes before everything that uses it
+    assert page.index("jquery-3.7.1.min.js") < page.index("deform.js") < page.index("jquery-sortable.js")
     for url in ["/studio/", "/studio/parts/", "/studio/trophies/"]:
         assert client.get(url).status_code == 200

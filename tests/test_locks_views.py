@@ -5,7 +5,7 @@ import pytest
 from django.test import RequestFactory
 
 from locks import exclusive
-from locks.access import metrics_allowed
+from locks.access import client_address, is_loopback, metrics_allowed
 
 pytestmark = pytest.mark.django_db
 
@@ -106,3 +106,45 @@ def test_forwarded_loopback_request_needs_the_token(client, settings):
     forwarded = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.9"}
     assert client.get("/locks/stats.txt", **forwarded).status_code == 403
     assert client.get("/locks/stats.txt", HTTP_AUTHORIZATION="Bearer s3cret", **forwarded).status_code == 200
+
+
+@pytest.mark.parametrize("header", ["HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED"])
+def test_without_a_named_proxy_header_any_proxy_header_is_not_loopback(settings, header):
+    """A proxy that sends only X-Real-IP or Forwarded must not expose the stats."""
+    settings.K2_PROXY_HEADER = None
+    request = RequestFactory().get("/metrics", REMOTE_ADDR="127.0.0.1", **{header: "127.0.0.1"})
+    assert not is_loopback(request) and not metrics_allowed(request)
+    assert is_loopback(RequestFactory().get("/metrics", REMOTE_ADDR="127.0.0.1"))
+
+
+@pytest.mark.parametrize("header, meta, value, expected", [
+    ("X-Real-IP", "HTTP_X_REAL_IP", "203.0.113.9", "203.0.113.9"),
+    ("X-Real-IP", "HTTP_X_REAL_IP", "127.0.0.1", "127.0.0.1"),
+    ("X-Real-IP", "HTTP_X_REAL_IP", "garbage", None),
+    # the last entry is the one the proxy added; earlier ones are the client's word
+    ("X-Forwarded-For", "HTTP_X_FORWARDED_FOR", "127.0.0.1, 203.0.113.9", "203.0.113.9"),
+    ("X-Forwarded-For", "HTTP_X_FORWARDED_FOR", "203.0.113.9", "203.0.113.9"),
+    ("Forwarded", "HTTP_FORWARDED", 'for=127.0.0.1, for="[2001:db8::7]:4711";proto=https', "2001:db8::7"),
+    ("Forwarded", "HTTP_FORWARDED", "proto=https;for=198.51.100.4:80", "198.51.100.4"),
+    ("Forwarded", "HTTP_FORWARDED", "proto=https", None),
+])
+def test_the_named_proxy_header_gives_the_client_address(settings, header, meta, value, expected):
+    settings.K2_PROXY_HEADER = header
+    request = RequestFactory().get("/metrics", REMOTE_ADDR="127.0.0.1", **{meta: value})
+    assert client_address(request) == expected
+    assert is_loopback(request) == (expected == "127.0.0.1")
+
+
+def test_with_a_named_proxy_header_other_headers_are_ignored(settings):
+    settings.K2_PROXY_HEADER = "X-Real-IP"
+    factory = RequestFactory()
+    # the proxy's own header wins over whatever else the client sent
+    spoofed = factory.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_REAL_IP="203.0.113.9",
+                          HTTP_X_FORWARDED_FOR="127.0.0.1", HTTP_FORWARDED="for=127.0.0.1")
+    assert not is_loopback(spoofed) and not metrics_allowed(spoofed)
+    # no header at all: a local monitor talking to the app directly
+    assert is_loopback(factory.get("/metrics", REMOTE_ADDR="127.0.0.1"))
+    assert not is_loopback(factory.get("/metrics", REMOTE_ADDR="192.0.2.5"))
+    # the header is the word of a proxy on this host only: from elsewhere it is ignored
+    direct = factory.get("/metrics", REMOTE_ADDR="192.0.2.5", HTTP_X_REAL_IP="127.0.0.1")
+    assert client_address(direct) == "192.0.2.5" and not is_loopback(direct) and not metrics_allowed(direct)

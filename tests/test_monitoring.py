@@ -3,6 +3,7 @@ import operator
 
 import django_rq
 import pytest
+from django.http import HttpRequest
 from rq import Queue, SimpleWorker, Worker
 
 from trophies.models import Build, Trophy
@@ -123,6 +124,6 @@ def test_staff_only_pages_and_json(client, django_user_model):
     response = client.get("/api/stats/")
     assert response.status_code == 403 and response.json() == {"error": "staff login required"}
     django_user_model.objects.create_user("shopper", password="pw-123456789")
-    client.login(username="shopper", password="pw-123456789")
+    assert client.login(request=HttpRequest(), username="shopper", password="pw-123456789")  # axes needs a request
     assert client.get("/api/stats/").status_code == 403
     assert client.get("/studio/queues/").status_code == 302

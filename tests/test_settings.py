@@ -58,3 +58,13 @@ def test_running_settings_come_from_the_environment():
     assert loaded.REDIS_URL == os.environ["REDIS_URL"]
     assert loaded.K2_LOCK_DIR == loaded.K2_DATA_DIR / "locks"
     assert loaded.K2_WORKERS == int(os.environ["K2_WORKERS"])
+
+
+def test_proxy_header_names_one_known_header_or_none():
+    assert env.proxy_header("K2_PROXY_HEADER", {}) is None
+    assert env.proxy_header("K2_PROXY_HEADER", {"K2_PROXY_HEADER": "none"}) is None
+    assert env.proxy_header("K2_PROXY_HEADER", {"K2_PROXY_HEADER": "x-real-ip"}) == "X-Real-IP"
+    assert env.proxy_header("K2_PROXY_HEADER", {"K2_PROXY_HEADER": "Forwarded"}) == "Forwarded"
+    with pytest.raises(ImproperlyConfigured, match="K2_PROXY_HEADER must be one of X-Forwarded-For, X-Real-IP, "
+                                                   "Forwarded or none, not 'X-Client'"):
+        env.proxy_header("K2_PROXY_HEADER", {"K2_PROXY_HEADER": "X-Client"})

@@ -23,6 +23,9 @@ def test_build_a_trophy_of_two_tiers_by_clicking(staff_page, live_server, parts)
     page = staff_page
     page.goto(live_server.url + "/studio/trophies/new/")
     expect(page.locator("#k2-live-count")).to_have_text("0 combinations")
+    # The maintained jQuery we vendor, not the 2.0.3 Deform ships.
+    assert page.evaluate("jQuery.fn.jquery") == "3.7.1"
+    assert page.locator("script[src*='jquery-2.']").count() == 0
     page.fill("input[name=name]", "Gold Cup")
     page.fill("input[name=slug]", "gold-cup")
     page.get_by_text("Add tier").click()
@@ -134,3 +137,38 @@ def test_option_key_follows_the_label(staff_page, live_server, parts):
     page.goto(live_server.url + "/studio/parts/figure/options/new/")
     page.fill("input[name=label]", "Gold Runner 2")
     expect(page.locator("input[name=key]")).to_have_value("gold-runner-2")
+
+
+def drag(page, handle, target):
+    """Drag ``handle`` onto the top part of ``target`` with real mouse events (jquery-sortable)."""
+    start, end = handle.bounding_box(), target.bounding_box()
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    for step in range(1, 11):
+        page.mouse.move(start["x"] + start["width"] / 2,
+                        start["y"] + (end["y"] + end["height"] / 3 - start["y"]) * step / 10)
+    page.mouse.up()
+
+
+def test_reorder_tiers_by_dragging(staff_page, live_server, parts):
+    """Deform's orderable sequence (jquery-sortable) on jQuery 3."""
+    page = staff_page
+    page.set_viewport_size({"width": 1280, "height": 2400})
+    page.goto(live_server.url + "/studio/trophies/new/")
+    assert page.evaluate("jQuery.fn.jquery") == "3.7.1"
+    page.fill("input[name=name]", "Order Cup")
+    page.fill("input[name=slug]", "order-cup")
+    page.get_by_text("Add tier").click()
+    page.get_by_text("Add tier").click()
+    tiers = page.locator(".k2-tier")
+    expect(tiers).to_have_count(2)
+    tiers.nth(0).locator("input[name=name]").fill("Bottom")
+    tiers.nth(1).locator("input[name=name]").fill("Top")
+    add_slot(tiers.nth(0), "base")
+    add_slot(tiers.nth(1), "figure")
+    drag(page, tiers.nth(1).locator(":scope > .col-md-2 > .deform-order-button"), tiers.nth(0))
+    expect(tiers.nth(0).locator("input[name=name]").first).to_have_value("Top")
+    page.get_by_role("button", name="Save trophy").click()
+    page.wait_for_url(live_server.url + "/studio/trophies/order-cup/edit/")
+    trophy = Trophy.objects.get(slug="order-cup")
+    assert [(s.tier.name, s.component.key) for s in trophy.ordered_slots()] == [("Top", "figure"), ("Bottom", "base")]

@@ -14,7 +14,10 @@ DEFORM_TEMPLATE_DIR = Path(deform.__file__).resolve().parent / "templates"
 
 # Deform's base resources, in deformdemo's order; widget resources follow.
 BASE_CSS = ["css/form.css", "css/bootstrap.min.css", "css/bootstrap-icons.min.css"]
-BASE_JS = ["scripts/jquery-2.0.3.min.js", "scripts/bootstrap.bundle.min.js"]
+BASE_JS = ["scripts/bootstrap.bundle.min.js"]
+# Not the jQuery 2.0.3 Deform ships (known vulnerabilities): jQuery 3.7.1,
+# vendored under static/k2/vendor/ (version and sha256 in the README).
+JQUERY = "k2/vendor/jquery-3.7.1.min.js"
 
 # Controls every Deform form sends that are not schema fields.
 FRAMEWORK_CONTROLS = {"_charset_", "__formid__", "csrfmiddlewaretoken"}
@@ -61,13 +64,15 @@ def form_resources(form):
     """{"css": [url, ...], "js": [url, ...]} for a page showing ``form``."""
     resources = form.get_widget_resources()
     css = [deform_static(path) for path in BASE_CSS]
-    js = [deform_static(path) for path in BASE_JS]
+    js = [static(JQUERY)] + [deform_static(path) for path in BASE_JS]
     for spec in resources.get("css", ()):
         url = deform_static(spec)
         if url not in css:
             css.append(url)
     for spec in resources.get("js", ()):
         url = deform_static(spec)
+        if "/jquery-2." in url:
+            continue  # a widget asking for Deform's own old jQuery gets ours
         if url not in js:
             js.append(url)
     return {"css": css, "js": js}

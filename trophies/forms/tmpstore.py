@@ -6,6 +6,13 @@ have to choose the file again. The bytes go to ``K2_DATA_DIR/uploads/`` (file
 objects cannot live in a session, and Django closes them at the end of the
 request); the session keeps only metadata, so one person can only reach
 their own uploads. Entries older than a day are dropped.
+
+A session abandoned after a failed form leaves its files behind, since no
+request of that session comes back to drop them: :func:`sweep` removes
+every kept upload older than a day (``MAX_AGE``), whoever's it was, and is
+run on each new upload and by `k2 prune`. A kept upload lives a day from
+when it was chosen (or its entry last rewritten), as its session entry
+does; a younger file is never removed.
 """
 import io
 import os
@@ -68,10 +75,12 @@ class SessionTmpStore:
                     handle.write(chunk)
             fp.seek(0)
             meta["_file"] = name
+            sweep()
             if previous and previous.get("_file") != name:
                 _remove(previous.get("_file"))
         elif previous:
             meta["_file"] = previous.get("_file")
+            _touch(meta["_file"])  # still in use: as young as its entry
         else:
             return  # nothing to keep (a cstruct without bytes)
         meta["_time"] = time.time()
@@ -117,6 +126,35 @@ class SessionTmpStore:
         stale += newest[MAX_ENTRIES:]
         for uid in set(stale):
             _remove(entries.pop(uid, {}).get("_file"))
+
+
+def sweep(max_age=MAX_AGE, dry_run=False):
+    """Remove kept uploads whose file is older than ``max_age`` seconds
+    (abandoned forms); return their names. Only our ``*.upload`` files,
+    never a link or a folder, never a younger file."""
+    cutoff = time.time() - max_age
+    removed = []
+    with os.scandir(upload_dir()) as entries:
+        for entry in entries:
+            if not entry.name.endswith(".upload") or not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime >= cutoff:
+                    continue
+                if not dry_run:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                continue  # removed meanwhile (its session discarded it)
+            removed.append(entry.name)
+    return sorted(removed)
+
+
+def _touch(name):
+    if name and "/" not in name and os.sep not in name:
+        try:
+            os.utime(upload_dir() / name)
+        except FileNotFoundError:
+            pass
 
 
 def _remove(name):

@@ -78,23 +78,40 @@ class Command(BaseCommand):
                               "(k2 demo --reset redraws them)")
 
     def do_admin(self, **options):
+        from axes.utils import reset as reset_lockouts
+        from django.contrib.auth.password_validation import validate_password
+        from django.core.exceptions import ValidationError
+
         User = get_user_model()
         password = os.environ.get("K2_ADMIN_PASSWORD")
         user = User.objects.filter(username="admin").first()
         if user and not password:
             self.stdout.write("Staff user admin exists (set K2_ADMIN_PASSWORD to change its password).")
+            self._clear_lockout(reset_lockouts)
             return
         shown = password is None
-        password = password or secrets.token_urlsafe(12)
+        password = password or secrets.token_urlsafe(16)
         if user is None:
             user = User(username="admin", email="admin@example.com")
+        try:
+            validate_password(password, user)
+        except ValidationError as error:
+            raise CommandError(f"K2_ADMIN_PASSWORD refused, nothing changed: {' '.join(error.messages)}") from None
         user.is_staff = user.is_superuser = user.is_active = True
         user.set_password(password)
         user.save()
+        self._clear_lockout(reset_lockouts)
         if shown:
             self.stdout.write(self.style.WARNING(f"Staff user admin, password: {password}  (shown once)"))
         else:
             self.stdout.write("Staff user admin, password from K2_ADMIN_PASSWORD.")
+
+    def _clear_lockout(self, reset_lockouts):
+        """(Re)creating admin is how staff get back in: clear admin's failed
+        logins too (others: manage.py axes_reset_username NAME)."""
+        cleared = reset_lockouts(username="admin")
+        if cleared:
+            self.stdout.write(f"Cleared the failed logins of admin ({cleared} record(s)): admin may log in again.")
 
     def do_serve(self, **options):
         from k2site.supervisor import Supervisor
@@ -151,6 +168,12 @@ class Command(BaseCommand):
         for line in result.skipped:
             self.stdout.write(f"skipped {line}")
         self.stdout.write(result.summary())
+        if slug is None:
+            from trophies.forms import tmpstore
+
+            abandoned = tmpstore.sweep(dry_run=dry_run)
+            self.stdout.write(f"{'would remove' if dry_run else 'removed'} {len(abandoned)} upload(s) of forms "
+                              f"left more than a day ago")
 
     def do_locks(self, **options):
         from locks.inspect import snapshot
