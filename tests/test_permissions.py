@@ -5,6 +5,7 @@ import os
 
 import pytest
 from django.core.management import call_command
+from django.http import HttpRequest
 
 from tests.conftest import logged_in_staff
 from trophies.models import Build, Component, Trophy
@@ -155,7 +156,7 @@ def test_k2_admin_makes_a_superuser_who_may_do_everything(db, client, monkeypatc
     create_demo_catalog()
     monkeypatch.setitem(os.environ, "K2_ADMIN_PASSWORD", "pw-Admin-42!")
     call_command("k2", "admin")
-    assert client.login(username="admin", password="pw-Admin-42!")
+    assert client.login(request=HttpRequest(), username="admin", password="pw-Admin-42!")  # axes needs a request
     assert client.get("/django-rq/").status_code == 200
     assert client.get("/studio/trophies/starter/edit/").status_code == 200
     assert client.post("/api/trophies/starter/builds/").status_code == 202

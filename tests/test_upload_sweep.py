@@ -9,6 +9,7 @@ import time
 import pytest
 from django.core.management import call_command
 
+from tests.conftest import logged_in_staff, studio_group
 from tests.forms_support import option_controls, png_bytes, post_controls
 from trophies.forms import tmpstore
 from trophies.models import Component
@@ -57,15 +58,14 @@ def test_a_new_upload_sweeps_abandoned_ones(uploads, staff_client, db):
     assert len(list(uploads.glob("*.upload"))) == 1  # the new one
 
 
-def test_an_upload_younger_than_a_day_survives_others_sweeps(uploads, staff_client, client, db, django_user_model):
+def test_an_upload_younger_than_a_day_survives_others_sweeps(uploads, staff_client, db, django_user_model):
     Component.objects.create(key="figure", name="Figure")
     uid = fail_a_form_with_an_upload(staff_client)
     (path,) = uploads.glob("*.upload")
     almost = time.time() - DAY + 120
     os.utime(path, (almost, almost))
-    other = django_user_model.objects.create_user("other", password="pw-other-12345", is_staff=True)
-    client.force_login(other)
-    fail_a_form_with_an_upload(client)  # sweeps
+    other = logged_in_staff(django_user_model, "other", groups=[studio_group()])
+    fail_a_form_with_an_upload(other)  # sweeps
     assert path.exists()
     # the first form, sent again right, still has its file
     response = post_controls(staff_client, "/studio/parts/figure/options/new/", option_controls(uid=uid), "multipart")
