@@ -45,11 +45,17 @@ def free_port():
         return probe.getsockname()[1]
 
 
+# Shorter deadlines and a smaller per-address limit, so the tests are quick.
+TEST_LIMITS = {"client_header_timeout 10s;": "client_header_timeout 1s;",
+               "client_body_timeout 30s;": "client_body_timeout 1s;",
+               "limit_conn k2_per_address 50;": "limit_conn k2_per_address 5;"}
+
+
 def render_site(data_dir, port, upstream):
     """deploy/nginx/k2.conf for this test's data dir, port and app server."""
     site = (ROOT / "deploy" / "nginx" / "k2.conf").read_text()
     replacements = {"/srv/k2/var/": f"{data_dir}/", "listen 80;": f"listen 127.0.0.1:{port};",
-                    "server 127.0.0.1:8000;": f"server {upstream};"}
+                    "server 127.0.0.1:8000;": f"server {upstream};", **TEST_LIMITS}
     for old, new in replacements.items():
         assert old in site, old
         site = site.replace(old, new)
@@ -115,6 +121,39 @@ def test_nginx_serves_renders_and_static_files_from_disk_and_proxies_the_rest(ng
     (data_dir / "renders" / "starter" / ".tmp" / "partial.jpg").write_bytes(b"partial")
     for hidden in ("/renders/starter/.tmp/partial.jpg", "/media/secret.txt"):
         assert fetch(nginx + hidden)[0] == 404, hidden
+
+
+def read_all(connection):
+    """Everything the server sends until it closes the connection."""
+    seen = b""
+    while chunk := connection.recv(65536):
+        seen += chunk
+    return seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nginx_times_out_slow_clients_and_limits_connections_per_address(nginx):
+    address = ("127.0.0.1", int(nginx.rsplit(":", 1)[1]))
+    assert fetch(nginx + "/admin/login/")[0] == 200
+    unfinished = socket.create_connection(address, timeout=10)
+    unfinished.sendall(b"GET / HTTP/1.1\r\nHost: k2\r\n")
+    slow_bodies = []
+    for _ in range(5):  # the test's per-address limit
+        connection = socket.create_connection(address, timeout=10)
+        connection.sendall(b"POST /studio/ HTTP/1.1\r\nHost: k2\r\nContent-Length: 1000\r\n\r\nx")
+        slow_bodies.append(connection)
+    try:
+        # A sixth request from the same address while five bodies are read: refused.
+        wait_until(lambda: fetch(nginx + "/admin/login/")[0] == 503, timeout=5, message="limit_conn to refuse")
+        # The deadlines close them all (no header, a stalled body: 1 s here),
+        # nginx closes them itself.
+        assert read_all(unfinished) == b""
+        for connection in slow_bodies:
+            assert read_all(connection) == b""
+        wait_until(lambda: fetch(nginx + "/admin/login/")[0] == 200, timeout=5, message="the limit to free up")
+    finally:
+        for connection in [unfinished, *slow_bodies]:
+            connection.close()
 
 
 def rendered_units(tmp_path):
