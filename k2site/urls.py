@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from k2site import rq_dashboard
+
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("django-rq/", include("django_rq.urls")),
+    path("django-rq/", include((rq_dashboard.urlpatterns(), "django_rq"))),
     path("", include("locks.urls")),
     path("", include("trophies.urls")),
 ]
