@@ -74,3 +74,21 @@ def test_slow_clients_do_not_delay_others_and_are_closed(web):
     finally:
         for connection in everyone:
             connection.close()
+
+
+def test_a_body_that_keeps_coming_is_read_however_slowly(web):
+    """The body deadline is an idle one: an upload that keeps sending, however
+    slowly, is read to its end and answered; one that stops is closed."""
+    head = b"POST /admin/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\n\r\n"
+    steady, stalled = open_connection(web.port, head), open_connection(web.port, head)
+    try:
+        for _ in range(4):  # 4 bytes over 4 s: twice the body deadline in all
+            time.sleep(BODY_TIMEOUT_S / 2)  # the client's pace, the thing under test
+            assert not closed_by_server(steady)
+            steady.sendall(b"x")
+        assert closed_by_server(stalled)
+        steady.settimeout(10)
+        assert steady.recv(65536).startswith(b"HTTP/1.1 403 ")  # read whole, then CSRF's answer
+    finally:
+        steady.close()
+        stalled.close()
