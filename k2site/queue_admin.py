@@ -6,8 +6,8 @@ from django.contrib import admin
 from django.urls import include
 from django_rq import models as rq_models
 from django_rq.admin import QueueAdmin
-from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 
+from k2site import rq_dashboard
 from trophies.views.access import superuser_only
 
 
@@ -19,8 +19,9 @@ def _restricted(patterns):
 
 def urls():
     """What ``include("django_rq.urls")`` gave, every view superuser-only
-    (the JSON stats and metrics too: the site has its own /metrics)."""
-    return include((_restricted(get_api_urlpatterns() + get_admin_urlpatterns()), "django_rq"))
+    (the JSON stats and metrics too: the site has its own /metrics), and
+    an index or worker that does not exist a 404 (rq_dashboard)."""
+    return include((_restricted(rq_dashboard.urlpatterns()), "django_rq"))
 
 
 class SuperuserQueueAdmin(QueueAdmin):
@@ -34,7 +35,7 @@ class SuperuserQueueAdmin(QueueAdmin):
         return self.has_module_permission(request)
 
     def get_urls(self):
-        return _restricted(super().get_urls())
+        return _restricted(rq_dashboard.guard_patterns(super().get_urls()))
 
 
 def restrict_admin(site=admin.site):

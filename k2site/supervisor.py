@@ -43,9 +43,11 @@ def worker_environment():
 
 def web_command(host, port):
     """gunicorn with uvicorn workers: an event stream is a coroutine, not a
-    thread (README "Serving"); sync views still run in threads."""
+    thread (README "Serving"); sync views still run in threads. The worker
+    class adds read deadlines for slow clients (k2site/web_worker.py)."""
     return [sys.executable, "-m", "gunicorn", "k2site.asgi:application",
-            "--worker-class", "uvicorn_worker.UvicornWorker",
+            "--worker-class", "k2site.web_worker.K2UvicornWorker",
+            "--keep-alive", "5", "--backlog", "2048",
             "--bind", f"{host}:{port}", "--workers", "2",
             "--max-requests", "5000", "--max-requests-jitter", "500",
             "--access-logfile", "-", "--timeout", "60", "--graceful-timeout", "5"]

@@ -19,12 +19,12 @@ def free_port():
 
 
 class WebServer:
-    def __init__(self, data_dir, log_path):
+    def __init__(self, data_dir, log_path, env=None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(web_command("127.0.0.1", self.port), cwd=ROOT,
-                                        env=child_environment(data_dir), stdout=self.log,
+                                        env={**child_environment(data_dir), **(env or {})}, stdout=self.log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_until(self.answers, timeout=60, interval=0.1, message="the web server to answer")

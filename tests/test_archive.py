@@ -214,7 +214,46 @@ def big_png():
     return buffer.getvalue()
 
 
+def with_slots(tiers, per_tier):
+    """The first trophy with ``tiers`` tiers of ``per_tier`` copies of its first slot."""
+    def change(manifest):
+        trophy = manifest["trophies"][0]
+        first = trophy["tiers"][0]["slots"][0]
+        trophy["tiers"] = [{"name": f"T{t}", "slots": [{**first, "key": f"t{t}s{s}"} for s in range(per_tier)]}
+                           for t in range(tiers)]
+    return change
+
+
+def set_first(path, value):
+    """Set a text of the manifest: path is a list of keys and indexes."""
+    def change(manifest):
+        node = manifest
+        for step in path[:-1]:
+            node = node[step]
+        node[path[-1]] = value
+    return change
+
+
 BAD = {
+    "too many tiers": (lambda m: with_manifest(m, with_slots(21, 1)),
+                       "trophy cup is over a limit (The trophy has 21 tiers; the limit is 20)"),
+    "too many slots in a tier": (lambda m: with_manifest(m, with_slots(1, 21)),
+                                 "Tier 1 has 21 slots; the limit is 20 per tier"),
+    "too many slots": (lambda m: with_manifest(m, with_slots(3, 14)),
+                       "The trophy has 42 slots; the limit is 40 in all"),
+    "NUL in a trophy name": (
+        lambda m: with_manifest(m, set_first(["trophies", 0, "name"], "Cup\x00")),
+        "the name of trophy cup is refused: control characters are not allowed (U+0000 at position 4)"),
+    "tab in a tier name": (lambda m: with_manifest(m, set_first(["trophies", 0, "tiers", 0, "name"], "a\tb")),
+                           "a tier name of cup is refused: control characters are not allowed (U+0009"),
+    "NUL in a component name": (lambda m: with_manifest(m, set_first(["components", 0, "name"], "\x00")),
+                                "control characters are not allowed (U+0000"),
+    "NUL in an option label": (
+        lambda m: with_manifest(m, set_first(["components", 0, "options", 0, "label"], "a\x00")),
+        "control characters are not allowed (U+0000"),
+    "newline after a slug": (lambda m: with_manifest(m, set_first(["trophies", 0, "slug"], "cup\n")), "not a key"),
+    "NUL in a slot key": (
+        lambda m: with_manifest(m, set_first(["trophies", 0, "tiers", 0, "slots", 0, "key"], "a\x00")), "not a key"),
     "not a zip": (None, "not a zip file"),
     "no manifest": (lambda m: {k: v for k, v in m.items() if k != "manifest.json"}, "has no manifest.json"),
     "manifest not json": (lambda m: {**m, "manifest.json": b"{nope"}, "not valid JSON"),

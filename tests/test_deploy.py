@@ -46,29 +46,29 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def host_address():
-    """This machine's address on its network (not loopback), or None."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # no packet is sent
-        except OSError:
-            return None
-        address = probe.getsockname()[0]
-    return None if address.startswith("127.") or address == "0.0.0.0" else address
+# Shorter deadlines and a smaller per-address limit, so the tests are quick.
+TEST_LIMITS = {"client_header_timeout 10s;": "client_header_timeout 1s;",
+               "client_body_timeout 30s;": "client_body_timeout 1s;",
+               "limit_conn k2_per_address 50;": "limit_conn k2_per_address 5;"}
+# A client connecting from 127.0.0.2 reaches the app as 203.0.113.7 (a
+# documentation address no packet goes to): a client from elsewhere, with
+# every byte on loopback.
+REMOTE_SOURCE, REMOTE_CLIENT = "127.0.0.2", "203.0.113.7"
+REMOTE_MAP = f"map $remote_addr $k2_client {{ {REMOTE_SOURCE} {REMOTE_CLIENT}; default $remote_addr; }}\n"
 
 
 def render_site(data_dir, port, upstream):
-    """deploy/nginx/k2.conf for this test's data dir, port and app server;
-    it listens on loopback and, when there is one, the host's address (a
-    client from there is not loopback)."""
+    """deploy/nginx/k2.conf for this test's data dir, port and app server,
+    on loopback; a client from REMOTE_SOURCE passes for REMOTE_CLIENT."""
     site = (ROOT / "deploy" / "nginx" / "k2.conf").read_text()
-    listen = f"listen 127.0.0.1:{port};" + (f" listen {host_address()}:{port};" if host_address() else "")
-    replacements = {"/srv/k2/var/": f"{data_dir}/", "listen 80;": listen,
-                    "server 127.0.0.1:8000;": f"server {upstream};"}
+    replacements = {"/srv/k2/var/": f"{data_dir}/", "listen 80;": f"listen 127.0.0.1:{port};",
+                    "server 127.0.0.1:8000;": f"server {upstream};",
+                    "proxy_set_header X-Real-IP $remote_addr;": "proxy_set_header X-Real-IP $k2_client;",
+                    **TEST_LIMITS}
     for old, new in replacements.items():
         assert old in site, old
         site = site.replace(old, new)
-    return site
+    return REMOTE_MAP + site
 
 
 @pytest.fixture
@@ -154,18 +154,48 @@ def test_behind_nginx_monitors_are_told_apart_by_the_header_nginx_sets(nginx, se
     settings.K2_METRICS_TOKEN = "s3cret"
     port = nginx.rsplit(":", 1)[1]
     assert fetch_from("127.0.0.1", f"http://127.0.0.1:{port}/locks/stats.txt")[0] == 200
-    address = host_address()
-    if address is None:
-        pytest.skip("no non-loopback address to connect from")
-    remote = f"http://{address}:{port}"
     for path in ("/metrics", "/locks/stats.txt"):
+        url = f"http://127.0.0.1:{port}{path}"
         for claim in ({}, {"X-Real-IP": "127.0.0.1"}, {"X-Forwarded-For": "127.0.0.1"},
                       {"Forwarded": "for=127.0.0.1"}):
-            assert fetch_from(address, remote + path, **claim)[0] == 403, (path, claim)
-        assert fetch_from(address, remote + path, Authorization="Bearer s3cret")[0] == 200
+            assert fetch_from(REMOTE_SOURCE, url, **claim)[0] == 403, (path, claim)
+        assert fetch_from(REMOTE_SOURCE, url, Authorization="Bearer s3cret")[0] == 200
     # Without K2_PROXY_HEADER a proxied request is never loopback.
     settings.K2_PROXY_HEADER = None
     assert fetch_from("127.0.0.1", f"http://127.0.0.1:{port}/locks/stats.txt")[0] == 403
+
+
+def read_all(connection):
+    """Everything the server sends until it closes the connection."""
+    seen = b""
+    while chunk := connection.recv(65536):
+        seen += chunk
+    return seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nginx_times_out_slow_clients_and_limits_connections_per_address(nginx):
+    address = ("127.0.0.1", int(nginx.rsplit(":", 1)[1]))
+    assert fetch(nginx + "/admin/login/")[0] == 200
+    unfinished = socket.create_connection(address, timeout=10)
+    unfinished.sendall(b"GET / HTTP/1.1\r\nHost: k2\r\n")
+    slow_bodies = []
+    for _ in range(5):  # the test's per-address limit
+        connection = socket.create_connection(address, timeout=10)
+        connection.sendall(b"POST /studio/ HTTP/1.1\r\nHost: k2\r\nContent-Length: 1000\r\n\r\nx")
+        slow_bodies.append(connection)
+    try:
+        # A sixth request from the same address while five bodies are read: refused.
+        wait_until(lambda: fetch(nginx + "/admin/login/")[0] == 503, timeout=5, message="limit_conn to refuse")
+        # The deadlines close them all (no header, a stalled body: 1 s here),
+        # nginx closes them itself.
+        assert read_all(unfinished) == b""
+        for connection in slow_bodies:
+            assert read_all(connection) == b""
+        wait_until(lambda: fetch(nginx + "/admin/login/")[0] == 200, timeout=5, message="the limit to free up")
+    finally:
+        for connection in [unfinished, *slow_bodies]:
+            connection.close()
 
 
 def rendered_units(tmp_path):

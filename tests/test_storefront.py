@@ -7,6 +7,7 @@ import subprocess
 import threading
 import urllib.error
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -265,14 +266,11 @@ def test_renders_of_pictures_not_built_are_rate_limited_per_client(client, start
 
 def test_a_process_renders_a_bounded_number_of_pictures_at_once(client, starter, monkeypatch):
     monkeypatch.setattr(storefront, "RENDER_SLOT_WAIT_S", 0.1)
-    taken = [storefront._render_slots.acquire(timeout=1) for _ in range(storefront.RENDERS_AT_ONCE)]
-    try:
-        assert all(taken)
+    with ExitStack() as taken:
+        for _ in range(storefront.RENDERS_AT_ONCE):  # small canvases: the count is the bound
+            taken.enter_context(storefront.render_budget.reserve(16, 16, timeout=1))
         busy = client.get("/t/starter/image", choice_query(starter, 1))
         assert busy.status_code == 503 and busy["Retry-After"] == "2"
-    finally:
-        for _ in taken:
-            storefront._render_slots.release()
     assert client.get("/t/starter/image", choice_query(starter, 1)).status_code == 302
 
 

@@ -1,7 +1,9 @@
 /* K2 Studio: the trophy builder's helpers around Deform's form.
  *
- * - each slot's option picker shows only the options of the chosen component;
- *   choosing a component allows all of its options (untick what you don't want);
+ * - each slot's option picker holds only the options of the chosen component
+ *   (the server renders that group alone; on a change of component the group
+ *   is copied from the page's #k2-option-library); choosing a component
+ *   allows all of its options (untick what you don't want);
  * - the live count: the product of the allowed options of every slot, written
  *   like the server writes it ("3 x 30 x 5 = 450 combinations");
  * - tiers and slots are numbered as they are added, removed and reordered.
@@ -75,9 +77,26 @@
     });
   }
 
+  // Put the chosen component's group (from the library) in the slot's picker,
+  // in place of any other: options of other components are never sent.
+  function swapGroup(slot, chosen) {
+    var picker = slot.querySelector(".k2-option-picker");
+    var library = document.getElementById("k2-option-library");
+    if (!picker || !library) return;
+    groupsOf(slot).forEach(function (group) {
+      if (group.getAttribute("data-component") !== chosen) group.remove();
+    });
+    if (!chosen || groupsOf(slot).length) return;
+    var source = library.content.querySelector('.k2-option-group[data-component="' + CSS.escape(chosen) + '"]');
+    if (!source) return;
+    var end = picker.querySelector('input[name="__end__"]');
+    picker.insertBefore(source.cloneNode(true), end);
+  }
+
   function onComponentChange(select) {
     var slot = select.closest(".k2-slot");
     if (!slot) return;
+    swapGroup(slot, select.value);
     groupsOf(slot).forEach(function (group) {
       var match = group.getAttribute("data-component") === select.value;
       var boxes = group.querySelectorAll("input[type=checkbox]");

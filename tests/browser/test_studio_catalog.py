@@ -41,6 +41,12 @@ def test_build_a_trophy_of_two_tiers_by_clicking(staff_page, live_server, parts)
     plate = tiers.nth(0).locator(".k2-slot").nth(1)
     expect(plate.locator(".k2-option-group[data-component=plate]")).to_be_visible()
     expect(plate.locator(".k2-option-group[data-component=base]")).to_be_hidden()
+    expect(plate.locator("input[type=checkbox]")).to_have_count(2)  # copied from the page's library
+    # A change of component swaps the group in: the options of the last one are gone.
+    plate.locator("select.k2-slot-component").select_option("figure")
+    expect(plate.locator("input[type=checkbox]")).to_have_count(4)
+    plate.locator("select.k2-slot-component").select_option("plate")
+    expect(plate.locator("input[type=checkbox]:checked")).to_have_count(2)
     plate.get_by_text("Plate 1").click()
     second_figure = tiers.nth(1).locator(".k2-slot").nth(1)
     second_figure.get_by_role("button", name="none").click()

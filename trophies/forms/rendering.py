@@ -8,6 +8,8 @@ import peppercorn
 from django.conf import settings
 from django.templatetags.static import static
 
+from trophies.forms.tmpstore import is_uid
+
 # Our widget templates, searched before Deform's own.
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 DEFORM_TEMPLATE_DIR = Path(deform.__file__).resolve().parent / "templates"
@@ -104,7 +106,7 @@ def _check_value(field, value, path):
     typ, widget = field.schema.typ, field.widget
     if isinstance(widget, deform.widget.FileUploadWidget):
         ok = isinstance(value, dict) and all(isinstance(key, str) for key in value) and (
-            value.get("uid") is None or isinstance(value.get("uid"), str))
+            value.get("uid") is None or is_uid(value.get("uid")))
         return [], ([] if ok else [path])
     if isinstance(typ, colander.Mapping):
         return check_pstruct(field, value, path + ".")
@@ -164,11 +166,12 @@ def field_error(form, path, message, appstruct):
     return _failure(form, cstruct, root)
 
 
-def validate_controls(form, controls, initial=colander.null):
+def validate_controls(form, controls, initial=colander.null, limit=None):
     """Ordered controls -> appstruct, or raise :class:`deform.ValidationFailure`
     for anything wrong with them: broken structure (missing ``__end__``),
     fields the form does not have, bad values. A submission too broken to
-    show again shows ``initial`` with the reason."""
+    show again shows ``initial`` with the reason. ``limit(pstruct)`` may cut
+    a submission too big to validate or show whole, returning why."""
     controls = [(name, value) for name, value in controls if name not in FRAMEWORK_CONTROLS]
     button_names = {button.name for button in form.buttons}
     controls = [(name, value) for name, value in controls if name not in button_names]
@@ -183,6 +186,14 @@ def validate_controls(form, controls, initial=colander.null):
     if misshapen:
         raise form_error(form, f"The submission is malformed: wrong kind of value for {_listed(misshapen)}; "
                          "nothing was saved.", initial)
+    over = limit(pstruct) if limit else None
+    if over:
+        try:
+            form.validate_pstruct(pstruct)  # the messages of what is left, beside its fields
+        except deform.ValidationFailure:
+            pass
+        raise form_error(form, f"{over} Nothing was saved; the form shows what fits within the limits.",
+                         cstruct=form.cstruct)
     appstruct = form.validate_pstruct(pstruct)
     if unknown:
         raise form_error(form, f"The submission has fields this form does not have: {_listed(unknown)}.",

@@ -19,6 +19,8 @@ from django.conf import settings
 from trophies import combinations
 from trophies.models import FORMATS, MAX_CANVAS, MIN_CANVAS, Component, Option, Trophy
 from trophies.services.layers import LayerRejected, decode_layer
+from trophies.texts import control_character_problem
+from trophies.trophy_limits import MAX_SLOTS, MAX_SLOTS_PER_TIER, MAX_TIERS, shape_problem
 
 SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]+\Z")
 SLUG_MESSAGE = "Use only letters, digits, hyphens and underscores."
@@ -44,12 +46,36 @@ class PartsCatalog:
         return [component.key for component in self.components]
 
 
+def plain_text(node, value):
+    """Validator of every name, label and key: no control characters."""
+    problem = control_character_problem(value)
+    if problem:
+        raise colander.Invalid(node, problem)
+
+
+def text_validator(max_length, min_length=0):
+    return colander.All(plain_text, colander.Length(min=min_length, max=max_length))
+
+
+def slug_validator(*then):
+    """A well-formed slug, then the checks ``then`` (database lookups), which
+    never see a malformed value (PostgreSQL refuses a NUL in a query)."""
+    shape = colander.All(plain_text, colander.Length(min=1, max=50), colander.Regex(SLUG_RE, SLUG_MESSAGE))
+
+    def validate(node, value):
+        shape(node, value)
+        for check in then:
+            check(node, value)
+
+    return validate
+
+
 def slug_node(title, description=None, **kw):
     return colander.SchemaNode(
         colander.String(),
         title=title,
         description=description,
-        validator=colander.All(colander.Length(min=1, max=50), colander.Regex(SLUG_RE, SLUG_MESSAGE)),
+        validator=slug_validator(),
         **kw,
     )
 
@@ -58,8 +84,10 @@ def slug_node(title, description=None, **kw):
 
 
 class OptionPickerWidget(deform.widget.CheckboxChoiceWidget):
-    """Checkboxes of every component's options, grouped by component; the
-    studio script shows only the chosen component's group."""
+    """Checkboxes of the options of the slot's component. Only that
+    component's group is rendered (a slot of every group made one big post
+    answer 84 MB); the page holds every group once, and the studio script
+    puts the chosen component's group in a slot when the choice changes."""
 
     template = "option_picker"
 
@@ -70,7 +98,17 @@ class OptionPickerWidget(deform.widget.CheckboxChoiceWidget):
     def serialize(self, field, cstruct, **kw):
         if cstruct in (colander.null, None):
             cstruct = ()
+        chosen = slot_component(field)
+        kw["groups"] = [group for group in self.groups if group["key"] == chosen]
         return field.renderer(self.template, **self.get_template_values(field, cstruct, kw))
+
+
+def slot_component(options_field):
+    """The component chosen in the slot an options field belongs to ('' if none)."""
+    slot = options_field.parent
+    cstruct = slot.cstruct if slot is not None else None
+    component = cstruct.get("component") if isinstance(cstruct, dict) else None
+    return component if isinstance(component, str) else ""
 
 
 @colander.deferred
@@ -88,9 +126,13 @@ def deferred_component_validator(node, kw):
 
 @colander.deferred
 def deferred_option_widget(node, kw):
-    catalog = kw["catalog"]
-    thumb = kw.get("thumbnail_url", lambda option: "")
-    groups = [
+    return OptionPickerWidget(groups=option_groups(kw["catalog"], kw.get("thumbnail_url")))
+
+
+def option_groups(catalog, thumbnail_url=None):
+    """[{"key", "name", "options": [{"value", "label", "thumb"}]}] per component."""
+    thumb = thumbnail_url or (lambda option: "")
+    return [
         {
             "key": component.key,
             "name": component.name,
@@ -101,7 +143,6 @@ def deferred_option_widget(node, kw):
         }
         for component in catalog.components
     ]
-    return OptionPickerWidget(groups=groups)
 
 
 class AllowedOptions(colander.SequenceSchema):
@@ -165,11 +206,12 @@ class Slots(colander.SequenceSchema):
 
 class TierSchema(colander.MappingSchema):
     name = colander.SchemaNode(colander.String(), title="Tier name", missing="",
-                               validator=colander.Length(max=100), description="Optional, e.g. “Base” or “Top”.")
+                               validator=text_validator(100), description="Optional, e.g. “Base” or “Top”.")
     slots = Slots(
         title="Slots",
+        # max_len: Deform's "Add slot" stops there (the total is checked on save).
         widget=deform.widget.SequenceWidget(orderable=True, add_subitem_text_template="Add slot",
-                                            css_class="k2-slots"),
+                                            css_class="k2-slots", max_len=MAX_SLOTS_PER_TIER),
     )
 
 
@@ -193,7 +235,7 @@ def unique_key_validator(model, field, instance_kw):
             if others.exists():
                 raise colander.Invalid(node, f"The {field} {value} is taken by another {noun}.")
 
-        return colander.All(colander.Length(min=1, max=50), colander.Regex(SLUG_RE, SLUG_MESSAGE), unique)
+        return slug_validator(unique)
 
     return deferred
 
@@ -203,22 +245,47 @@ deferred_trophy_slug_validator = unique_key_validator(Trophy, "slug", "trophy")
 
 def fill_slot_keys(value):
     """Preparer of the trophy: a slot without a key gets its component's key
-    (then key-2, key-3 ...), skipping keys other slots have."""
+    (then key-2, key-3 ...), skipping keys other slots have. Linear: each
+    component's numbering resumes where the last slot of it stopped."""
     if not isinstance(value, dict) or not isinstance(value.get("tiers"), list):
         return value
     slots = [slot for tier in value["tiers"] for slot in tier.get("slots", [])]
     taken = {slot["key"] for slot in slots if slot.get("key")}
+    next_number = {}  # component key prefix -> the number to try next
     for slot in slots:
         if slot.get("key") or not slot.get("component"):
             continue
-        base, number = slot["component"][:45], 1
-        candidate = base
+        base = slot["component"][:45]
+        number = next_number.get(base, 1)
+        candidate = base if number == 1 else f"{base}-{number}"
         while candidate in taken:
             number += 1
             candidate = f"{base}-{number}"
+        next_number[base] = number + 1
         slot["key"] = candidate
         taken.add(candidate)
     return value
+
+
+def trim_to_limits(pstruct):
+    """Bound a submitted trophy (peppercorn's pstruct) before Deform sees it:
+    past the limits of trophies.trophy_limits it is cut to them, so a huge
+    post is neither validated nor shown again whole. Returns the message
+    when it was over a limit, else None."""
+    tiers = pstruct.get("tiers") if isinstance(pstruct, dict) else None
+    if not isinstance(tiers, list):
+        return None
+    slot_lists = [tier.get("slots") if isinstance(tier, dict) else None for tier in tiers]
+    problem = shape_problem([len(slots) if isinstance(slots, list) else 0 for slots in slot_lists])
+    if problem is None:
+        return None
+    del tiers[MAX_TIERS:]
+    room = MAX_SLOTS
+    for tier in tiers:
+        if isinstance(tier, dict) and isinstance(tier.get("slots"), list):
+            del tier["slots"][min(MAX_SLOTS_PER_TIER, room):]
+            room -= len(tier["slots"])
+    return problem
 
 
 def trophy_radices(value):
@@ -226,7 +293,7 @@ def trophy_radices(value):
 
 
 class TrophySchema(colander.MappingSchema):
-    name = colander.SchemaNode(colander.String(), title="Name", validator=colander.Length(min=1, max=100))
+    name = colander.SchemaNode(colander.String(), title="Name", validator=text_validator(100, min_length=1))
     slug = colander.SchemaNode(
         colander.String(), title="Slug", validator=deferred_trophy_slug_validator,
         description="Used in URLs (/t/SLUG/): letters, digits, hyphens, underscores.",
@@ -243,7 +310,7 @@ class TrophySchema(colander.MappingSchema):
     tiers = Tiers(
         title="Tiers (bottom first)",
         widget=deform.widget.SequenceWidget(orderable=True, add_subitem_text_template="Add tier",
-                                            css_class="k2-tiers"),
+                                            css_class="k2-tiers", max_len=MAX_TIERS),
         description="Layers are drawn bottom tier first, then each tier's slots in order.",
     )
 
@@ -274,6 +341,9 @@ class TrophySchema(colander.MappingSchema):
                     seen[slot["key"]] = (t, s)
         if error.children:
             raise error
+        problem = shape_problem([len(tier["slots"]) for tier in value["tiers"]])
+        if problem:
+            raise colander.Invalid(node, problem)
         radices = trophy_radices(value)
         if not radices:
             raise colander.Invalid(node, "A trophy needs at least one tier with one slot.")
@@ -303,7 +373,7 @@ deferred_component_key_validator = unique_key_validator(Component, "key", "compo
 
 
 class ComponentSchema(colander.MappingSchema):
-    name = colander.SchemaNode(colander.String(), title="Name", validator=colander.Length(min=1, max=100),
+    name = colander.SchemaNode(colander.String(), title="Name", validator=text_validator(100, min_length=1),
                                description="A kind of part, e.g. Base, Figure, Plate.")
     key = colander.SchemaNode(colander.String(), title="Key", validator=deferred_component_key_validator,
                               description="Short name in URLs; letters, digits, hyphens, underscores.")
@@ -320,7 +390,7 @@ def deferred_option_key_validator(node, kw):
         if others.exists():
             raise colander.Invalid(node, f"{component.name} already has an option {value}.")
 
-    return colander.All(colander.Length(min=1, max=50), colander.Regex(SLUG_RE, SLUG_MESSAGE), unique)
+    return slug_validator(unique)
 
 
 @colander.deferred
@@ -358,7 +428,7 @@ def read_upload(value):
 
 
 class OptionSchema(colander.MappingSchema):
-    label = colander.SchemaNode(colander.String(), title="Label", validator=colander.Length(min=1, max=100))
+    label = colander.SchemaNode(colander.String(), title="Label", validator=text_validator(100, min_length=1))
     key = colander.SchemaNode(colander.String(), title="Key", validator=deferred_option_key_validator,
                               description="Name of the option in URLs; unique in the component.")
     position = colander.SchemaNode(colander.Integer(), title="Position", default=0, missing=0,

@@ -16,6 +16,7 @@ does; a younger file is never removed.
 """
 import io
 import os
+import re
 import secrets
 import time
 from pathlib import Path
@@ -26,6 +27,13 @@ from django.urls import reverse
 SESSION_KEY = "k2_uploads"
 MAX_AGE = 24 * 3600
 MAX_ENTRIES = 50
+# Deform's uids are 10 capitals and digits; a client may send anything back,
+# and an empty or slashed one cannot even name the preview URL.
+UID_RE = re.compile(r"[A-Za-z0-9]{1,64}")
+
+
+def is_uid(value):
+    return isinstance(value, str) and UID_RE.fullmatch(value) is not None
 
 
 def upload_dir():

@@ -15,6 +15,8 @@ from django.conf import settings
 
 from trophies.models import FORMATS, MAX_CANVAS, MIN_CANVAS
 from trophies.services import layers
+from trophies.texts import control_character_problem
+from trophies.trophy_limits import shape_problem
 
 FORMAT_NAME = "k2-catalog"
 VERSION = 1
@@ -24,7 +26,7 @@ MAX_MEMBERS = 20_000
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024   # uncompressed, all members together
 MAX_RATIO = 200                        # uncompressed / compressed, for members over RATIO_FLOOR
 RATIO_FLOOR = 1024 * 1024
-KEY = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
+KEY = re.compile(r"[-a-zA-Z0-9_]{1,50}")  # fullmatch: "$" would let a trailing newline through
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -142,10 +144,13 @@ def _require(condition, message):
 
 def _text(value, what, limit=100):
     _require(isinstance(value, str) and len(value) <= limit, f"{what} must be a text of at most {limit} characters")
+    problem = control_character_problem(value)
+    _require(problem is None, f"{what} is refused: {problem and problem[:1].lower() + problem[1:-1]}")
 
 
 def _key(value, what):
-    _require(isinstance(value, str) and KEY.match(value), f"{what} {value!r} is not a key (letters, digits, - and _)")
+    _require(isinstance(value, str) and KEY.fullmatch(value),
+             f"{what} {value!r} is not a key (letters, digits, - and _)")
 
 
 def _int(value, what, low=None, high=None):
@@ -187,8 +192,11 @@ def check_catalog(manifest):
         _int(trophy["width"], f"the width of {slug}", MIN_CANVAS, MAX_CANVAS)
         _int(trophy["height"], f"the height of {slug}", MIN_CANVAS, MAX_CANVAS)
         _require(trophy["format"] in dict(FORMATS), f"the format of {slug} must be one of {', '.join(dict(FORMATS))}")
+        tiers = _list(trophy["tiers"], f"the tiers of {slug}")
+        problem = shape_problem([len(_list(tier["slots"], f"the slots of {slug}")) for tier in tiers])
+        _require(problem is None, f"trophy {slug} is over a limit ({problem and problem[:-1]})")
         slot_keys, combinations = set(), 1
-        for tier in _list(trophy["tiers"], f"the tiers of {slug}"):
+        for tier in tiers:
             _text(tier["name"], f"a tier name of {slug}")
             for slot in _list(tier["slots"], f"the slots of {slug}"):
                 _key(slot["key"], f"a slot key of {slug}")

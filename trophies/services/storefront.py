@@ -16,6 +16,7 @@ from contextlib import contextmanager, suppress
 from locks import LockLost, exclusive
 from trophies.services import progress
 from trophies.services.plans import UnknownChoice
+from trophies.services.render_budget import BudgetExhausted, RenderBudget
 from trophies.services.renderer import load_renderer
 from trophies.services.renders import DIR_LEVELS, AtomicWriter, RenderLayout
 from trophies.services.thumbnails import thumbnail_url
@@ -29,10 +30,9 @@ RENDER_LOCK_STRIPES = 64  # on-demand renders of a trophy share this many lock f
 RENDERS_PER_CLIENT = 30     # per client and window
 RATE_WINDOW_S = 60
 RENDERS_AT_ONCE = 2         # per process
-BIG_CANVAS_PIXELS = 1000 * 1000  # above this, one render at a time per process
-RENDER_SLOT_WAIT_S = 10
-_render_slots = threading.BoundedSemaphore(RENDERS_AT_ONCE)
-_big_render_slot = threading.BoundedSemaphore(1)
+RENDER_PIXEL_BUDGET = 16_000_000  # canvas pixels rendering at once per process: one 4000x4000 (about 200 MB)
+RENDER_SLOT_WAIT_S = 5      # then 503 with Retry-After
+render_budget = RenderBudget(RENDER_PIXEL_BUDGET, RENDERS_AT_ONCE)
 
 
 class NoPictures(LookupError):
@@ -122,14 +122,12 @@ def count_render(client):
 
 @contextmanager
 def render_slot(plan):
-    """One of the process's render slots (the only one, for a big canvas)."""
-    slots = _big_render_slot if plan.width * plan.height > BIG_CANVAS_PIXELS else _render_slots
-    if not slots.acquire(timeout=RENDER_SLOT_WAIT_S):
-        raise RendererBusy("pictures are being prepared for other shoppers; try again shortly", 2)
+    """Room in the process's render budget for this trophy's canvas."""
     try:
-        yield
-    finally:
-        slots.release()
+        with render_budget.reserve(plan.width, plan.height, timeout=RENDER_SLOT_WAIT_S):
+            yield
+    except BudgetExhausted:
+        raise RendererBusy("pictures are being prepared for other shoppers; try again shortly", 2) from None
 
 
 def _render(plan, index, digits, layout, path):

@@ -21,7 +21,9 @@ from trophies.forms.schemas import (
     OptionSchema,
     PartsCatalog,
     TrophySchema,
+    option_groups,
     read_upload,
+    trim_to_limits,
     trophy_radices,
 )
 from trophies.forms.tmpstore import SessionTmpStore
@@ -37,14 +39,14 @@ def _form(request, schema, button="save", title=None, **bindings):
     return form
 
 
-def _submit(request, form, initial=colander.null):
+def _submit(request, form, initial=colander.null, limit=None):
     """(appstruct, None) for a valid POST, else (None, failure) to show again."""
     try:
         controls = form_controls(request)
     except ControlsError as error:
         return None, form_error(form, f"The submission could not be read: {error}. Nothing was saved.", initial)
     try:
-        return validate_controls(form, controls, initial), None
+        return validate_controls(form, controls, initial, limit), None
     except deform.ValidationFailure as failure:
         return None, failure
 
@@ -184,6 +186,13 @@ def upload_preview(request, uid):
 # -- trophies --------------------------------------------------------------------
 
 
+def _option_library(form, parts_catalog):
+    """Every component's option group once per page: slots render only their
+    own, and the studio script copies from here when a slot's component changes."""
+    groups = option_groups(parts_catalog, layer_url)
+    return mark_safe("".join(form.renderer("option_group", group=group, cstruct=()) for group in groups))
+
+
 @staff_page
 @require_GET
 def trophies(request):
@@ -207,7 +216,7 @@ def trophy_edit(request, slug=None):
                  thumbnail_url=layer_url, title="Save trophy")
     initial = catalog.trophy_appstruct(trophy) if trophy else colander.null
     if request.method == "POST":
-        appstruct, failure = _submit(request, form, initial)
+        appstruct, failure = _submit(request, form, initial, limit=trim_to_limits)
         if failure is None:
             try:
                 saved = catalog.save_trophy(appstruct, trophy)
@@ -223,6 +232,7 @@ def trophy_edit(request, slug=None):
     else:
         html = form.render(initial)
     return _page(request, "trophies/studio/trophy_form.html", form, html, trophy=trophy,
+                 option_library=_option_library(form, parts_catalog),
                  no_components=not parts_catalog.components,
                  max_combinations=settings.K2_MAX_COMBINATIONS,
                  formula=plans.capture(trophy).describe() if trophy else "")
