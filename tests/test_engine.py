@@ -125,9 +125,8 @@ def test_jpeg_is_the_composite_over_white(slots):
         assert out.getvalue() == data
 
 
-@pytest.mark.parametrize("fmt", list(FORMATS))
-def test_deterministic_across_renderers_and_sources(slots, fmt, tmp_path):
-    from_images = Renderer(SIZE, slots, fmt)
+def layer_files(slots, tmp_path):
+    """The slots with their layers as PNG files: paths as str or Path in turn."""
     as_files = []
     for number, slot in enumerate(slots):
         paths = []
@@ -136,6 +135,13 @@ def test_deterministic_across_renderers_and_sources(slots, fmt, tmp_path):
             path.write_bytes(png_bytes(layer))
             paths.append(str(path) if option % 2 else path)
         as_files.append(SlotLayers(slot.offset, paths))
+    return as_files
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_deterministic_across_renderers_and_sources(slots, fmt, tmp_path):
+    from_images = Renderer(SIZE, slots, fmt)
+    as_files = layer_files(slots, tmp_path)
     as_bytes = [SlotLayers(s.offset, [png_bytes(layer) for layer in s.layers]) for s in slots]
     first = [data for _, _, data in from_images.render_range(0, 24)]
     assert len(set(first)) > 1
@@ -146,14 +152,7 @@ def test_deterministic_across_renderers_and_sources(slots, fmt, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_a_placement_cache_gives_the_same_pictures_and_decodes_each_layer_once(slots, fmt, tmp_path):
-    as_files = []
-    for number, slot in enumerate(slots):
-        paths = []
-        for option, layer in enumerate(slot.layers):
-            path = tmp_path / f"slot{number}_{option}.png"
-            path.write_bytes(png_bytes(layer))
-            paths.append(str(path))
-        as_files.append(SlotLayers(slot.offset, paths))
+    as_files = layer_files(slots, tmp_path)
     expected = [data for _, _, data in Renderer(SIZE, as_files, fmt).render_range(0, 24)]
     cache = PlacementCache(max_bytes=10**9)
     for _ in range(2):
