@@ -129,7 +129,25 @@ class WorkerPool:
                                        stderr=subprocess.STDOUT, start_new_session=True)
             self.processes.append(process)
             self.by_name[name] = process
-        return self.processes[-count:]
+        started = self.processes[-count:]
+        if not burst:
+            self.wait_listening(started)
+        return started
+
+    def wait_listening(self, processes):
+        """Until RQ lists these workers: a build started earlier could be
+        rendered whole by the first worker up while the next still boots."""
+        import django_rq
+        from rq import Worker
+
+        names = {name for name, process in self.by_name.items() if process in processes}
+        connection = django_rq.get_queue("render").connection
+
+        def listening():
+            for process in processes:
+                assert process.poll() is None, f"a worker exited at start:\n{self.logs()}"
+            return names <= {worker.name for worker in Worker.all(connection=connection)}
+        wait_until(listening, timeout=60, interval=0.05, message="the workers to listen")
 
     def logs(self, tail=3000):
         """The workers' logs, the last ``tail`` characters of each (None: all)."""

@@ -95,7 +95,8 @@ def test_sigterm_mid_chunk_puts_it_back_and_the_build_completes_elsewhere(render
                 return chunk
         return None
 
-    victim_chunk = wait_until(a_chunk_under_way_while_both_run, timeout=60, message="both chunks to render")
+    victim_chunk = wait_until(a_chunk_under_way_while_both_run, timeout=60, message="both chunks to render",
+                              on_timeout=render_workers.logs)
     victim = render_workers.by_name[victim_chunk.worker]
     victim.send_signal(signal.SIGTERM)  # what systemd sends
     assert victim.wait(30) == 0  # a clean exit, after the image it was on

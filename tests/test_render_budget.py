@@ -16,7 +16,8 @@ from trophies.services.render_budget import BudgetExhausted, RenderBudget
 
 def big_trophy(slug, size):
     parts = make_catalog((("base", 3), ("figure", 4), ("plate", 4)))
-    trophy = Trophy.objects.create(slug=slug, name=slug.title(), width=size, height=size, format="JPEG")
+    trophy = Trophy.objects.create(slug=slug, name=slug.title(), width=size, height=size, format="JPEG",
+                                   published=True)  # shoppers see published trophies only
     tier = Tier.objects.create(trophy=trophy)
     for position, (key, options) in enumerate(parts.items()):
         slot = Slot.objects.create(tier=tier, key=key, component=options[0].component, position=position)
