@@ -16,6 +16,7 @@ The stream (https://html.spec.whatwg.org/multipage/server-sent-events.html):
   (a client closes its EventSource on it, or it would reconnect).
 """
 import asyncio
+import functools
 import json
 import re
 from http.cookies import SimpleCookie
@@ -56,6 +57,7 @@ def build_exists(build_id):
         close_old_connections()
 
 
+@functools.lru_cache(maxsize=64)  # one encoding per snapshot for all of its watchers
 def event_bytes(snapshot):
     lines = ["event: final"] if snapshot.settled else []
     lines.append(f"id: {snapshot.version}")
