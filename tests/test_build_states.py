@@ -190,3 +190,16 @@ def test_progress_keys_expire(starter):
     assert 0 < client.ttl(progress.moved_key(build.pk)) <= progress.ACTIVE_TTL_S
     progress.settled(build.pk)
     assert 0 < client.ttl(progress.counters_key(build.pk)) <= progress.SETTLED_TTL_S
+
+
+def test_a_chunk_samples_its_start_so_the_rate_counts_its_first_images(two_chunks):
+    from trophies.services import throughput
+
+    build, first, _ = two_chunks
+    builds.render_chunk(first.pk)
+    raw = progress.client().zrange(progress.samples_key(build.pk), 0, -1)
+    samples = [(at, count) for at, chunk, count in throughput.parse_samples(raw, "rendered") if chunk == first.number]
+    assert samples[0][1] == 0 and samples[-1][1] == first.stop - first.start
+    # The whole chunk counts in a window that holds its samples.
+    assert throughput.window_rate([(at, first.number, count) for at, count in samples]) * (
+        samples[-1][0] - samples[0][0]) == pytest.approx(first.stop - first.start)

@@ -190,6 +190,10 @@ def render_chunk(chunk_id, job_id="", worker=""):
     loaded = time.monotonic()
     decoded = worker_cache.decoded - decoded_before
     counts = dict.fromkeys(progress.KINDS, 0)
+    # A sample at 0 when rendering starts: the rate counts a chunk's first
+    # images too (without it, the first quarter second of every chunk went
+    # uncounted and the ETA ran ~10% long).
+    progress.record(build.pk, chunk.number, counts, moved=False)
     next_report = time.monotonic() + PROGRESS_EVERY_S
     cancelled = False
     reported = None
