@@ -251,3 +251,21 @@ def test_a_full_disk_fails_the_build_cleanly_and_a_retry_completes_it_when_space
     done = wait_settled(build, workers=render_workers)
     assert done.state == Build.DONE and (done.rendered + done.skipped, done.failed) == (12, 0)
     assert rendered_files(small_render_disk / "starter") == expected
+
+
+def test_catalog_changes_without_redis_say_so_once(db, caplog, settings):
+    """k2 demo runs before make run starts Redis: one error line, not one per change."""
+    import logging
+
+    from trophies.services import progress, revision
+
+    settings.REDIS_URL = "unix:///nonexistent/redis.sock"
+    progress.reset_client()
+    try:
+        with caplog.at_level(logging.ERROR, logger="trophies.services.revision"):
+            for _ in range(5):
+                revision.bump()
+        assert [r.levelno for r in caplog.records].count(logging.ERROR) == 1
+    finally:
+        revision._unpublished = False
+        progress.reset_client()

@@ -31,9 +31,17 @@ def current():
         return None
 
 
+_unpublished = False  # a change could not be published, and that was said
+
+
 def bump():
+    global _unpublished
     try:
         progress.client().set(KEY, uuid.uuid4().hex)
+        _unpublished = False
     except redis.RedisError as error:
-        # Plans cached elsewhere may stay stale until the next change: say so.
-        log.error("could not publish a catalog change (%s); restart the web server if pages look stale", error)
+        # Plans cached elsewhere may stay stale until the next change: say so,
+        # once per outage (k2 demo makes hundreds of changes before Redis runs).
+        log.log(logging.DEBUG if _unpublished else logging.ERROR,
+                "could not publish a catalog change (%s); restart the web server if pages look stale", error)
+        _unpublished = True
