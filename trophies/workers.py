@@ -12,6 +12,9 @@ runs again within seconds instead of RQ's default ~13 minutes.
 - Before forking a chunk's horse, the worker decodes the layers the chunk
   uses into its own cache (renderer.worker_cache), so every horse
   inherits them instead of decoding them again (~0.2 s per classic chunk).
+- Maintenance also queues again a chunk whose job has vanished from Redis
+  while the chunk waits (builds.requeue_lost_chunks), so a job lost in a
+  Redis crash cannot leave its build running for ever.
 - The horse (the forked process running the job) dies with its parent
   (PDEATHSIG), so a killed worker never leaves a horse rendering unwatched
   while its chunk runs again elsewhere.
@@ -38,6 +41,7 @@ JOB_MONITORING_INTERVAL = 2
 MAINTENANCE_INTERVAL = 3
 HEARTBEAT_GRACE = 3
 MAINTENANCE_LOCK_S = 15     # cleaning takes milliseconds; a lock older than this was left by a dead worker
+LOST_CHUNKS_LOCK = "k2:lost-chunks-lock"
 log = logging.getLogger(__name__)
 
 
@@ -60,6 +64,14 @@ class RenderWorker(Worker):
             if queue.connection.ttl(queue.registry_cleaning_key) > MAINTENANCE_LOCK_S:
                 queue.connection.expire(queue.registry_cleaning_key, MAINTENANCE_LOCK_S)
         super().clean_registries()
+        # One worker at a time looks for chunks whose job was lost.
+        if self.connection.set(LOST_CHUNKS_LOCK, self.name, nx=True, ex=MAINTENANCE_INTERVAL):
+            try:
+                builds.requeue_lost_chunks()
+            except Exception:  # the database or Redis is away: the next round looks again
+                log.warning("looking for lost chunks failed", exc_info=True)
+            finally:
+                connections.close_all()  # never inherited by a horse
 
     def get_heartbeat_ttl(self, job, working_time=0.0):
         remaining = (job.timeout - working_time) if job.timeout and job.timeout > 0 else self.job_monitoring_interval

@@ -359,6 +359,47 @@ def chunk_failed(chunk_id, error, will_retry):
             finish_if_complete(build_id)
 
 
+LOST_AFTER_S = 20          # a queued chunk's job missing this long is lost, not in flight
+LOST_KEY = "k2:chunks-without-job"
+WAITING = ("queued", "started", "scheduled", "deferred")
+
+
+def requeue_lost_chunks(now=None):
+    """Queue again the chunks of active builds whose RQ job has gone while
+    the chunk waits (run by the workers' maintenance). A job can be lost
+    in a Redis crash between the steps that move it; without this its
+    build would stay running for ever. Returns the chunks queued again."""
+    now = time.time() if now is None else now
+    queue = django_rq.get_queue(QUEUE)
+    connection = queue.connection
+    suspects = {int(k): float(v) for k, v in connection.hgetall(LOST_KEY).items()}
+    # In the queue, or taken from it by a worker that has not registered it yet (rq's intermediate queue).
+    listed = {job_id.decode() for job_id in connection.lrange(queue.key, 0, -1)}
+    listed.update(job_id.decode() for job_id in connection.lrange(queue.intermediate_queue_key, 0, -1))
+    lost, still_waiting = [], set()
+    for chunk in Chunk.objects.filter(state=Chunk.QUEUED, build__state__in=Build.ACTIVE).select_related("build__trophy"):
+        job = queue.fetch_job(chunk.job_id) if chunk.job_id else None
+        status = job.get_status(refresh=False) if job is not None else None
+        if status in WAITING and (status != "queued" or job.id in listed):
+            continue
+        still_waiting.add(chunk.pk)
+        first_seen = suspects.get(chunk.pk)
+        if first_seen is None:
+            connection.hsetnx(LOST_KEY, chunk.pk, now)
+        elif now - first_seen >= LOST_AFTER_S:
+            log.warning("build %s chunk %s: its job %s is %s; queued again", chunk.build_id, chunk.number,
+                        chunk.job_id, status or "gone")
+            if job is not None:
+                job.delete()
+            enqueue_chunks(chunk.build, [chunk], at_front=True)
+            lost.append(chunk)
+            still_waiting.discard(chunk.pk)
+    forgotten = [pk for pk in suspects if pk not in still_waiting]
+    if forgotten:
+        connection.hdel(LOST_KEY, *forgotten)
+    return lost
+
+
 def cancel_build(build):
     """Queued chunks will not start; running ones stop at the next image."""
     if not build.is_active:
