@@ -8,15 +8,16 @@ from trophies.services.demo import create_demo_catalog
 from trophies.services.renderer import load_renderer
 
 
-def medium_trophy(slug="drill"):
-    """3 x 10 x 15 x 19 = 8,550 combinations: chunks of a few seconds each."""
+def medium_trophy(slug="drill", figures=10):
+    """3 x 10 x 15 x 19 = 8,550 combinations (3 x 30 x 15 x 19 = 25,650
+    with every figure): chunks of a few seconds each."""
     create_demo_catalog()
     classic = Trophy.objects.get(slug="classic")
     trophy = Trophy.objects.create(slug=slug, name=slug.title(), width=400, height=500)
     tier = Tier.objects.create(trophy=trophy, position=0)
     for position, slot in enumerate(s for s in classic.ordered_slots() if s.key != "color"):
         copy = Slot.objects.create(tier=tier, key=slot.key, component=slot.component, position=position)
-        copy.options.set(slot.allowed_options()[:10] if slot.key == "figure" else slot.allowed_options())
+        copy.options.set(slot.allowed_options()[:figures] if slot.key == "figure" else slot.allowed_options())
     return trophy
 
 

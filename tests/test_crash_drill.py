@@ -25,9 +25,10 @@ def all_files(root):
 @pytest.mark.parametrize("stale_cleaning_lock", [False, True], ids=["", "rq-cleaning-lock-left-by-a-dead-worker"])
 def test_sigkill_mid_chunk_reruns_elsewhere_with_identical_images(render_workers, settings, monkeypatch,
                                                                   stale_cleaning_lock):
-    trophy = medium_trophy()
-    assert plans.capture(trophy).total == 8_550
-    monkeypatch.setattr(builds, "CHUNKS_PER_WORKER", 1)  # two big chunks
+    trophy = medium_trophy(figures=30)
+    assert plans.capture(trophy).total == 25_650
+    monkeypatch.setattr(builds, "CHUNKS_PER_WORKER", 1)  # two big chunks, long enough to be caught running
+    monkeypatch.setattr(builds, "MAX_CHUNK", 20_000)
     render_workers.start(2)
     build = builds.start_build(trophy)
     assert build.chunks.count() == 2
@@ -78,8 +79,11 @@ def test_sigkill_mid_chunk_reruns_elsewhere_with_identical_images(render_workers
 
 
 def test_sigterm_mid_chunk_puts_it_back_and_the_build_completes_elsewhere(render_workers, settings, monkeypatch):
-    trophy = medium_trophy()
-    monkeypatch.setattr(builds, "CHUNKS_PER_WORKER", 1)  # two big chunks, one per worker
+    # Two chunks of 12,825, one per worker: with layers preloaded a chunk of
+    # 4,275 rendered in under half a second, too fast to be caught half way.
+    trophy = medium_trophy(figures=30)
+    monkeypatch.setattr(builds, "CHUNKS_PER_WORKER", 1)
+    monkeypatch.setattr(builds, "MAX_CHUNK", 20_000)
     render_workers.start(2)
     build = builds.start_build(trophy)
 
@@ -109,7 +113,7 @@ def test_sigterm_mid_chunk_puts_it_back_and_the_build_completes_elsewhere(render
     chunk = Chunk.objects.get(pk=victim_chunk.pk)
     assert chunk.attempts == 2 and chunk.worker != victim_chunk.worker and chunk.error == "", render_workers.logs()
     # Not failed, not counted twice.
-    assert (done.rendered + done.skipped, done.failed) == (8_550, 0)
+    assert (done.rendered + done.skipped, done.failed) == (25_650, 0)
     root = Path(settings.K2_RENDER_DIR) / trophy.slug
     files = all_files(root)
     expected = expected_files(plans.capture(trophy))
