@@ -149,4 +149,7 @@ def test_ten_parallel_renders_of_a_4000_square_trophy_hold_about_one_render_of_m
     assert set(statuses) <= {302, 503} and 302 in statuses
     ten = peak[0] - before
     print(f"RSS {before} MB; one render +{one} MB; ten in parallel +{ten} MB; {statuses.count(302)} rendered")
-    assert ten < 2 * one + 50, (one, ten)  # ten at once would be about ten times one
+    # Ten at once would be about ten times one (+1,353 MB measured without the
+    # budget); one at a time still grows a little more than one render, as
+    # each thread's freed memory stays in its own malloc arena (+398 MB once in CI).
+    assert ten < 3 * one + 50, (one, ten)
