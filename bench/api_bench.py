@@ -139,6 +139,8 @@ def percentile(values, p):
 
 def paced(site, path, clients, seconds):
     latencies, errors = asyncio.run(_paced(site.host, site.port, path, site.cookie("sessionid"), clients, seconds))
+    if errors:
+        print(f"  paced errors: {sorted(set(map(str, errors)))[:5]}")
     return {"requests": len(latencies), "errors": len(errors), "rate": len(latencies) / seconds,
             "p50_ms": percentile(latencies, 50) * 1000, "p90_ms": percentile(latencies, 90) * 1000,
             "p99_ms": percentile(latencies, 99) * 1000, "max_ms": max(latencies, default=float("nan")) * 1000}

@@ -1,6 +1,7 @@
 """The site as one ASGI application (gunicorn with uvicorn workers, see
 k2site/supervisor.py): build event streams go to their own coroutine-only
-endpoint, everything else to Django's ASGI handler (sync views run in
+endpoint, build status polls are answered from the same feeds when they
+can be (build_polls), everything else goes to Django's ASGI handler (sync views run in
 threads, connections closed at each request's end as under WSGI)."""
 import os
 
@@ -19,10 +20,13 @@ for database in settings.DATABASES.values():
 
 django_application = get_asgi_application()  # sets Django up before the imports below
 
-from trophies.views import build_events  # noqa: E402
+from trophies.views import build_events, build_polls  # noqa: E402
 
 
 async def application(scope, receive, send):
-    if scope["type"] == "http" and build_events.is_events_path(scope["path"]):
-        return await build_events.app(scope, receive, send)
+    if scope["type"] == "http":
+        if build_events.is_events_path(scope["path"]):
+            return await build_events.app(scope, receive, send)
+        if await build_polls.serve(scope, receive, send):
+            return None
     return await django_application(scope, receive, send)

@@ -10,7 +10,8 @@ every MIN_INTERVAL_S) and wakes its watchers, who only copy the bytes. So
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import redis.asyncio
 from django.conf import settings
@@ -23,6 +24,7 @@ from trophies.services.build_status import status_of
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL_S = 0.25     # the status at most 4 times a second
+POLL_LEASE_S = 10.0       # a polled build's feed stays this long after its last poll
 FALLBACK_POLL_S = 2.0     # while Redis pub/sub is down, feeds look this often
 RECHECK_S = 5.0           # a stall is the absence of news: look without news this often
 RECONNECT_S = 1.0
@@ -34,6 +36,7 @@ class Snapshot:
     data: str             # the JSON of GET /api/builds/N/, or "" when the build is gone
     settled: bool
     stalled_since: str = None
+    loaded_at: float = field(default_factory=time.monotonic)
 
 
 def load_snapshot(build_id):
@@ -63,9 +66,11 @@ class BuildFeed:
         self.build_id = build_id
         self.snapshot = None
         self.watchers = 0
+        self.leased_until = 0.0     # polls keep the feed until then (monotonic)
         self.dirty = asyncio.Event()
         self.dirty.set()            # the first watcher needs a status at once
-        self.changed = asyncio.Event()
+        self.changed = asyncio.Event()  # set (and replaced) at each new version
+        self.loaded = asyncio.Event()   # set (and replaced) at each read, new version or not
         self.task = asyncio.get_running_loop().create_task(self.run())
 
     def told(self, version):
@@ -78,7 +83,8 @@ class BuildFeed:
             try:
                 await asyncio.wait_for(self.dirty.wait(), RECHECK_S if self.hub.listening else FALLBACK_POLL_S)
             except TimeoutError:
-                pass
+                if self.hub.forget_if_unused(self):
+                    return
             self.dirty.clear()
             try:
                 snapshot = await loop.run_in_executor(None, load_snapshot, self.build_id)
@@ -88,6 +94,8 @@ class BuildFeed:
                 self.dirty.set()
                 continue
             previous, self.snapshot = self.snapshot, snapshot
+            loaded, self.loaded = self.loaded, asyncio.Event()
+            loaded.set()
             if previous is not None and snapshot.version == previous.version:
                 if snapshot.stalled_since != previous.stalled_since:
                     # Stalled or moving again with no count changed: a new version tells every process.
@@ -96,6 +104,14 @@ class BuildFeed:
             woken, self.changed = self.changed, asyncio.Event()
             woken.set()
             await asyncio.sleep(MIN_INTERVAL_S)
+
+    async def fresh_snapshot(self, max_age):
+        """A snapshot loaded at most ``max_age`` seconds ago (a poll's answer)."""
+        while self.snapshot is None or time.monotonic() - self.snapshot.loaded_at > max_age:
+            waiter = self.loaded
+            self.dirty.set()
+            await waiter.wait()
+        return self.snapshot
 
     async def next_snapshot(self, timeout):
         """Wait for a newer snapshot; False after ``timeout`` seconds."""
@@ -125,11 +141,25 @@ class Hub:
         feed.watchers += 1
         return feed
 
+    def poll(self, build_id):
+        """The feed of a build someone polls: kept POLL_LEASE_S after the
+        last poll, so many pollers share one status read per change."""
+        feed = self.watch(build_id)
+        feed.watchers -= 1
+        feed.leased_until = time.monotonic() + POLL_LEASE_S
+        return feed
+
     def leave(self, feed):
         feed.watchers -= 1
-        if feed.watchers <= 0 and self.feeds.get(feed.build_id) is feed:
-            del self.feeds[feed.build_id]
+        if self.forget_if_unused(feed):
             feed.task.cancel()
+
+    def forget_if_unused(self, feed):
+        if feed.watchers > 0 or time.monotonic() < feed.leased_until:
+            return False
+        if self.feeds.get(feed.build_id) is feed:
+            del self.feeds[feed.build_id]
+        return True
 
     async def listen(self):
         while True:

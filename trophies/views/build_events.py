@@ -32,12 +32,43 @@ from trophies.models import Build
 from trophies.services import build_feeds
 
 PATH = re.compile(r"^/api/builds/(?P<build_id>\d+)/events/?$")
+PATH_STATUS = re.compile(r"^/api/builds/(?P<build_id>[0-9]+)/$")  # builds_api.detail (build_polls)
 HEARTBEAT_S = 15.0
 RETRY_MS = 3000
 
 
 def is_events_path(path):
     return PATH.match(path) is not None
+
+
+def request_headers(scope):
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+# A staff check costs a thread, a session read and a user query (~2 ms of
+# CPU): pollers asking every second reuse the answer for a moment. A logout
+# or a withdrawn staff flag takes effect within that moment.
+STAFF_CHECK_TTL_S = 1.0
+STAFF_CHECKS_KEPT = 1000
+_staff_checks = {}  # session key -> (is staff, until: loop time)
+
+
+async def session_is_staff(headers):
+    """The request's session cookie is an active staff user's."""
+    cookie = SimpleCookie()
+    cookie.load(headers.get("cookie", ""))
+    session = cookie.get(settings.SESSION_COOKIE_NAME)
+    if session is None:
+        return False
+    loop = asyncio.get_running_loop()
+    known = _staff_checks.get(session.value)
+    if known is not None and loop.time() < known[1]:
+        return known[0]
+    staff = await loop.run_in_executor(None, is_staff, session.value)
+    if len(_staff_checks) >= STAFF_CHECKS_KEPT:
+        _staff_checks.clear()
+    _staff_checks[session.value] = (staff, loop.time() + STAFF_CHECK_TTL_S)
+    return staff
 
 
 def is_staff(session_key):
@@ -104,13 +135,10 @@ async def app(scope, receive, send):
     build_id = int(PATH.match(scope["path"])["build_id"])
     if scope["method"] not in ("GET", "HEAD"):
         return await json_error(send, 405, "GET only", [(b"allow", b"GET, HEAD")])
-    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
-    cookie = SimpleCookie()
-    cookie.load(headers.get("cookie", ""))
-    session = cookie.get(settings.SESSION_COOKIE_NAME)
-    loop = asyncio.get_running_loop()
-    if session is None or not await loop.run_in_executor(None, is_staff, session.value):
+    headers = request_headers(scope)
+    if not await session_is_staff(headers):
         return await json_error(send, 403, "staff login required")
+    loop = asyncio.get_running_loop()
     if not await loop.run_in_executor(None, build_exists, build_id):
         return await json_error(send, 404, f"no build {build_id}")
 
