@@ -129,7 +129,7 @@ def log_out_everyone():
     cache.clear()  # cached_db sessions live there too
 
 
-def test_a_logout_ends_fast_answers_within_the_staff_check_ttl(build, staff, monkeypatch):
+def test_a_logout_ends_fast_answers_within_a_second(build, staff, monkeypatch):
     monkeypatch.setattr(build_events, "STAFF_CHECK_TTL_S", 0.2)
     cookies = session_cookie(staff)
     path = f"/api/builds/{build.pk}/"
@@ -138,6 +138,26 @@ def test_a_logout_ends_fast_answers_within_the_staff_check_ttl(build, staff, mon
         assert (await serve(path, cookies))[0]
         await asyncio.get_running_loop().run_in_executor(None, log_out_everyone)
         await asyncio.sleep(0.3)
+        # The check is due: the answer still comes from memory while a new check runs.
+        assert (await serve(path, cookies))[0]
+        deadline = asyncio.get_running_loop().time() + 5
+        while (await serve(path, cookies))[0]:
+            assert asyncio.get_running_loop().time() < deadline, "the logout never took effect"
+            await asyncio.sleep(0.02)
+        return build_events._staff_checks
+
+    checks = asyncio.run(answers_after_logout())
+    assert not any(staff for staff, _ in checks.values())
+
+
+def test_a_session_not_checked_for_long_is_checked_before_the_answer(build, staff, monkeypatch):
+    cookies = session_cookie(staff)
+    path = f"/api/builds/{build.pk}/"
+
+    async def answer_after_logout_and_a_long_pause():
+        assert (await serve(path, cookies))[0]
+        await asyncio.get_running_loop().run_in_executor(None, log_out_everyone)
+        monkeypatch.setattr(build_events, "STAFF_CHECK_STALE_S", 0.0)
         return (await serve(path, cookies))[0]
 
-    assert not asyncio.run(answers_after_logout())
+    assert not asyncio.run(answer_after_logout_and_a_long_pause())

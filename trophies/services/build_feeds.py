@@ -24,6 +24,10 @@ from trophies.services.build_status import status_of
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL_S = 0.25     # the status at most 4 times a second
+# A new version is sent to this many watchers per turn of the event loop:
+# a request arriving meanwhile (a status poll) waits for one cohort, not for
+# all 500 (with one wake-up for all, polls' p99 went from 12 to 28 ms).
+COHORT = 20
 POLL_LEASE_S = 10.0       # a polled build's feed stays this long after its last poll
 FALLBACK_POLL_S = 2.0     # while Redis pub/sub is down, feeds look this often
 RECHECK_S = 5.0           # a stall is the absence of news: look without news this often
@@ -71,6 +75,9 @@ class BuildFeed:
         self.dirty.set()            # the first watcher needs a status at once
         self.changed = asyncio.Event()  # set (and replaced) at each new version
         self.loaded = asyncio.Event()   # set (and replaced) at each read, new version or not
+        self.woken = 0                  # watchers woken by the latest version so far
+        self.gates = []                 # gates[n]: cohort n + 1 may send
+        self.fanning_out = False
         self.task = asyncio.get_running_loop().create_task(self.run())
 
     def told(self, version):
@@ -101,9 +108,33 @@ class BuildFeed:
                     # Stalled or moving again with no count changed: a new version tells every process.
                     await loop.run_in_executor(None, announce_quietly, self.build_id)
                 continue
-            woken, self.changed = self.changed, asyncio.Event()
-            woken.set()
-            await asyncio.sleep(MIN_INTERVAL_S)
+            began = loop.time()
+            await self.fan_out()
+            await asyncio.sleep(max(0.0, MIN_INTERVAL_S - (loop.time() - began)))
+
+    async def fan_out(self):
+        """Wake the watchers, then let them send one cohort per loop turn."""
+        woken, self.changed = self.changed, asyncio.Event()
+        self.woken, self.gates, self.fanning_out = 0, [], True
+        woken.set()
+        try:
+            await asyncio.sleep(0)  # every woken watcher has taken its place (they run before us)
+            for gate in self.gates:
+                gate.set()
+                await asyncio.sleep(0)
+        finally:
+            self.fanning_out = False
+            for gate in self.gates:  # cancelled half way: nobody waits for ever
+                gate.set()
+
+    async def my_turn(self):
+        place, self.woken = self.woken, self.woken + 1
+        cohort = place // COHORT
+        if cohort == 0 or not self.fanning_out:
+            return
+        while len(self.gates) < cohort:
+            self.gates.append(asyncio.Event())
+        await self.gates[cohort - 1].wait()
 
     async def fresh_snapshot(self, max_age):
         """A snapshot loaded at most ``max_age`` seconds ago (a poll's answer)."""
@@ -117,10 +148,12 @@ class BuildFeed:
         """Wait for a newer snapshot; False after ``timeout`` seconds."""
         waiter = self.changed
         try:
-            await asyncio.wait_for(waiter.wait(), timeout)
-            return True
+            async with asyncio.timeout(timeout):  # no task per waiter, unlike wait_for
+                await waiter.wait()
         except TimeoutError:
             return False
+        await self.my_turn()
+        return True
 
 
 class Hub:
@@ -199,5 +232,7 @@ def hub():
     """This event loop's hub (one per web process under uvicorn)."""
     loop = asyncio.get_running_loop()
     if loop not in _hubs:
+        for closed in [other for other in _hubs if other.is_closed()]:  # tests run many loops
+            del _hubs[closed]
         _hubs[loop] = Hub(settings.REDIS_URL)
     return _hubs[loop]

@@ -45,12 +45,17 @@ def request_headers(scope):
     return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
 
 
-# A staff check costs a thread, a session read and a user query (~2 ms of
-# CPU): pollers asking every second reuse the answer for a moment. A logout
-# or a withdrawn staff flag takes effect within that moment.
+# A staff check costs a thread, a session read and a user query (~2-5 ms,
+# more while renders take the cores): a session checked less than
+# STAFF_CHECK_TTL_S ago is answered from memory, and one checked before
+# that (up to STAFF_CHECK_STALE_S) too while a new check runs in the
+# background. So pollers never wait for it after their first request, and a
+# logout or a withdrawn staff flag takes effect within about a second.
 STAFF_CHECK_TTL_S = 1.0
+STAFF_CHECK_STALE_S = 10.0
 STAFF_CHECKS_KEPT = 1000
-_staff_checks = {}  # session key -> (is staff, until: loop time)
+_staff_checks = {}  # session key -> (is staff, checked at: loop time)
+_rechecking = set()
 
 
 async def session_is_staff(headers):
@@ -60,14 +65,24 @@ async def session_is_staff(headers):
     session = cookie.get(settings.SESSION_COOKIE_NAME)
     if session is None:
         return False
+    key, loop = session.value, asyncio.get_running_loop()
+    known = _staff_checks.get(key)
+    age = loop.time() - known[1] if known else None
+    if known is None or age > STAFF_CHECK_STALE_S:
+        return await check_staff(key)
+    if age > STAFF_CHECK_TTL_S and key not in _rechecking:
+        _rechecking.add(key)
+        loop.create_task(check_staff(key)).add_done_callback(lambda _: _rechecking.discard(key))
+    return known[0]
+
+
+async def check_staff(key):
     loop = asyncio.get_running_loop()
-    known = _staff_checks.get(session.value)
-    if known is not None and loop.time() < known[1]:
-        return known[0]
-    staff = await loop.run_in_executor(None, is_staff, session.value)
+    checked_at = loop.time()
+    staff = await loop.run_in_executor(None, is_staff, key)
     if len(_staff_checks) >= STAFF_CHECKS_KEPT:
         _staff_checks.clear()
-    _staff_checks[session.value] = (staff, loop.time() + STAFF_CHECK_TTL_S)
+    _staff_checks[key] = (staff, checked_at)
     return staff
 
 
