@@ -58,6 +58,46 @@ print(plans.capture(bench).total)
 """
 
 
+SETTLE_S = 60.0
+PROBE_FILES = 4000
+
+
+def settle_filesystem(seconds=SETTLE_S):
+    """Let this disk forget earlier runs' mass deletions: ext4 without a
+    journal skips recently freed inodes when it creates a file, which costs
+    up to 0.5 ms a file for about a minute after many files were deleted
+    (perf: recently_deleted, find_inode_bit). os.sync() alone does not end it."""
+    os.sync()
+    time.sleep(seconds)
+
+
+def _probe_writer(directory, count, results):
+    from trophies.services.renders import AtomicWriter
+
+    data = os.urandom(19_800)  # about one classic image
+    cpu = time.process_time()
+    with AtomicWriter(directory, "probe") as writer:
+        for number in range(count):
+            writer.write(f"{directory}/{number // 1000}/{number:08d}-probe.jpg", data)
+    results.put(time.process_time() - cpu)
+
+
+def probe_file_cost(directory, processes=2):
+    """CPU microseconds to create one ~20 KB file atomically, as a build
+    does, in ``processes`` at once: what the disk's state costs now."""
+    import multiprocessing
+
+    results = multiprocessing.Queue()
+    workers = [multiprocessing.Process(target=_probe_writer, args=(f"{directory}/{n}", PROBE_FILES // processes,
+                                                                    results)) for n in range(processes)]
+    for worker in workers:
+        worker.start()
+    spent = sum(results.get() for _ in workers)
+    for worker in workers:
+        worker.join()
+    return spent / PROBE_FILES * 1e6
+
+
 def rss_kb(pid):
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -167,7 +207,7 @@ def measure_pipeline(site, slug):
     web_before = rss_kb(site.web.pid) + sum(rss_kb(p) for p in descendants(site.web.pid))
     request = urllib.request.Request(f"{site.base}/api/trophies/{slug}/builds/", b"", method="POST",
                                      headers={"X-CSRFToken": csrf(site), "Referer": site.base + "/"})
-    started = time.perf_counter()
+    started, posted_at = time.perf_counter(), time.time()
     build = json.load(site.session.open(request))
     worker_peak, polls, etas = 0, 0, []
     while True:
@@ -180,11 +220,65 @@ def measure_pipeline(site, slug):
         if status["state"] not in ("queued", "running"):
             break
         time.sleep(0.1)
-    seconds = time.perf_counter() - started
+    seconds, seen_at = time.perf_counter() - started, time.time()
     web_after = rss_kb(site.web.pid) + sum(rss_kb(p) for p in descendants(site.web.pid))
     return {"status": status, "seconds": seconds, "images_per_s": status["done"] / seconds,
             "worker_peak_mb": worker_peak / 1024, "web_mb_before": web_before / 1024,
-            "web_mb_after": web_after / 1024, "polls": polls, "eta_errors": eta_errors(etas, started + seconds)}
+            "web_mb_after": web_after / 1024, "polls": polls, "eta_errors": eta_errors(etas, started + seconds),
+            "breakdown": breakdown(chunk_timings(site, build["id"]), posted_at, seen_at)}
+
+
+CHUNK_TIMINGS = """
+import json
+import django_rq
+from rq.job import Job
+from trophies.models import Chunk
+connection = django_rq.get_connection("render")
+rows = []
+for chunk in Chunk.objects.filter(build_id=%d).order_by("number"):
+    result = Job.fetch(chunk.job_id, connection=connection).return_value() or {}
+    rows.append({"number": chunk.number, "worker": chunk.worker, "images": chunk.stop - chunk.start,
+                 **result.get("seconds", {})})
+print(json.dumps(rows))
+"""
+PHASES = ("begin", "layers", "render", "write", "progress", "end")
+
+
+def chunk_timings(site, build_id):
+    """Each chunk's worker and seconds per phase, as its job returned them."""
+    output = site.manage("shell", "-c", CHUNK_TIMINGS % build_id, capture=True)
+    return json.loads(output.strip().splitlines()[-1])  # after any log line
+
+
+def breakdown(chunks, posted_at, seen_at):
+    """Where the workers' time went, from the POST to the done state seen:
+    {row: seconds of worker time}; the rows add up to workers x wall time."""
+    by_worker = {}
+    for chunk in sorted(chunks, key=lambda c: c["began_at"]):
+        by_worker.setdefault(chunk["worker"], []).append(chunk)
+    last_end = max(chunk["ended_at"] for chunk in chunks)
+    rows = {"start (POST to a worker's first chunk)": 0.0, "between chunks (RQ, preload, fork)": 0.0}
+    rows.update({f"chunk {phase}": sum(chunk[phase] for chunk in chunks) for phase in PHASES})
+    rows["tail (worker out of chunks)"] = 0.0
+    for mine in by_worker.values():
+        rows["start (POST to a worker's first chunk)"] += mine[0]["began_at"] - posted_at
+        rows["between chunks (RQ, preload, fork)"] += sum(b["began_at"] - a["ended_at"] for a, b in zip(mine, mine[1:]))
+        rows["tail (worker out of chunks)"] += last_end - mine[-1]["ended_at"]
+    rows["finish (last chunk to done seen)"] = len(by_worker) * (seen_at - last_end)
+    return {"rows": rows, "workers": len(by_worker), "chunks": len(chunks),
+            "wall_s": seen_at - posted_at}
+
+
+def print_breakdown(result):
+    rows, total = result["rows"], result["workers"] * result["wall_s"]
+    print(f"where the pipeline's time went: {result['workers']} workers x {result['wall_s']:.1f} s = "
+          f"{total:.1f} worker-seconds, {result['chunks']} chunks")
+    for name, spent in rows.items():
+        print(f"  {name:<40} {spent:7.2f} s {spent / total:6.1%}  ({spent / result['chunks'] * 1000:6.0f} ms a chunk)")
+    print(f"  {'(unaccounted)':<40} {total - sum(rows.values()):7.2f} s")
+    working = rows["chunk render"] + rows["chunk write"]
+    print(f"engine + writes share of the workers' time: {working / total:.1%} "
+          f"(the pipeline's own costs, RQ to done: {1 - working / total:.1%}; target <= 10%)")
 
 
 ETA_CHECKPOINTS = (10, 25, 50)
@@ -217,6 +311,8 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=8.0, help="engine-alone run time")
     parser.add_argument("--im-count", type=int, default=40, help="ImageMagick images per worker")
     parser.add_argument("--full", action="store_true", help="build the whole classic trophy (128,250 images)")
+    parser.add_argument("--settle", type=float, default=SETTLE_S,
+                        help="seconds to wait first, so earlier runs' deletions do not slow this one")
     args = parser.parse_args(argv)
     if not args.layers.is_dir():
         print(f"reference layers not found at {args.layers}", file=sys.stderr)
@@ -232,9 +328,13 @@ def main(argv=None):
     finally:
         site.remove()
         shutil.rmtree(scratch, ignore_errors=True)
+        os.sync()  # the next run starts from a quieter disk
 
 
 def run(args, site, scratch):
+    if args.settle:
+        print(f"waiting {args.settle:.0f} s for the disk to settle (--settle 0 skips it)")
+        settle_filesystem(args.settle)
     print(f"load averages {load_averages()}")
     floor, engine = measure_floor_and_engine(args.layers, args.workers, args.seconds, "JPEG")
     print(f"encode floor:        {floor['images_per_s']:>8,.0f} images/s  ({floor['ms_per_image']:.2f} ms/image/process, "
@@ -242,7 +342,10 @@ def run(args, site, scratch):
     print(f"engine alone:        {engine['images_per_s']:>8,.0f} images/s  ({engine['ms_per_image']:.2f} ms/image/process; "
           f"{engine['images_per_s'] / floor['images_per_s']:.2f}x the floor, "
           f"{floor['cpu_ms_per_image'] / engine['cpu_ms_per_image']:.2f}x in CPU time per image)")
+    print(f"file creation now:   {probe_file_cost(scratch / 'probe-1'):>8.0f} us CPU a file (2 processes, "
+          "temporary file + rename)")
     print(report(measure_costs(args.layers, min(args.seconds, 5.0), "JPEG", scratch)))
+    os.sync()  # write back the last phase's files now, not during the next
     with_files = measure_engine(args.layers, args.workers, args.seconds, "JPEG", out_dir=scratch)
     print(f"engine + file writes:{with_files['images_per_s']:>8,.0f} images/s  "
           f"({with_files['images_per_s'] / engine['images_per_s']:.0%} of engine alone: atomic writes, no RQ)")
@@ -252,12 +355,15 @@ def run(args, site, scratch):
             slug = "bench"
             site.manage("shell", "-c", BENCH_TROPHY, capture=True)
         site.start()
+        os.sync()
+        print(f"file creation now:   {probe_file_cost(scratch / 'probe-2'):>8.0f} us CPU a file")
         pipeline = measure_pipeline(site, slug)
     finally:
         site.stop()
     status = pipeline["status"]
     print(f"full pipeline:       {pipeline['images_per_s']:>8,.0f} images/s  "
           f"({slug}: {status['done']:,} images {status['state']} in {pipeline['seconds']:.1f} s, start to done)")
+    print_breakdown(pipeline["breakdown"])
     print(f"pipeline / engine:   {pipeline['images_per_s'] / engine['images_per_s']:>8.0%}   "
           f"(pipeline / engine + file writes: {pipeline['images_per_s'] / with_files['images_per_s']:.0%})")
     print(f"worker peak RSS:     {pipeline['worker_peak_mb']:>8.0f} MB per process")

@@ -148,7 +148,7 @@ def test_a_worker_decodes_layers_before_forking_so_its_chunks_inherit_them(rende
                       Build.objects.get(pk=build.pk), timeout=120, message="the build to finish",
                       on_timeout=render_workers.logs)
     assert done.state == Build.DONE, render_workers.logs()
-    decoded_in_chunks = [int(n) for n in re.findall(r"chunk \d+ ended: .*?, (\d+) decoded here", render_workers.logs(tail=None))]
+    decoded_in_chunks = [int(n) for n in re.findall(r"chunk \d+ ended: .*?; (\d+) layers decoded here", render_workers.logs(tail=None))]
     assert len(decoded_in_chunks) == build.chunks.count() and set(decoded_in_chunks) == {0}, render_workers.logs()
     root = Path(settings.K2_RENDER_DIR) / trophy.slug
     expected = expected_files(plans.capture(trophy))
