@@ -19,19 +19,25 @@ def add_slot(tier, component):
     tier.locator(".k2-slot").last.locator("select.k2-slot-component").select_option(component)
 
 
-def test_build_a_trophy_of_two_tiers_by_clicking(staff_page, live_server, parts):
-    page = staff_page
+def new_trophy_with_two_tiers(page, live_server, name, slug):
+    """The new-trophy form, named, with two empty tiers; returns the tiers."""
     page.goto(live_server.url + "/studio/trophies/new/")
     expect(page.locator("#k2-live-count")).to_have_text("0 combinations")
     # The maintained jQuery we vendor, not the 2.0.3 Deform ships.
     assert page.evaluate("jQuery.fn.jquery") == "3.7.1"
-    assert page.locator("script[src*='jquery-2.']").count() == 0
-    page.fill("input[name=name]", "Gold Cup")
-    page.fill("input[name=slug]", "gold-cup")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=slug]", slug)
     page.get_by_text("Add tier").click()
     page.get_by_text("Add tier").click()
     tiers = page.locator(".k2-tier")
     expect(tiers).to_have_count(2)
+    return tiers
+
+
+def test_build_a_trophy_of_two_tiers_by_clicking(staff_page, live_server, parts):
+    page = staff_page
+    tiers = new_trophy_with_two_tiers(page, live_server, "Gold Cup", "gold-cup")
+    assert page.locator("script[src*='jquery-2.']").count() == 0
     add_slot(tiers.nth(0), "base")
     add_slot(tiers.nth(0), "plate")
     add_slot(tiers.nth(1), "figure")
@@ -160,14 +166,7 @@ def test_reorder_tiers_by_dragging(staff_page, live_server, parts):
     """Deform's orderable sequence (jquery-sortable) on jQuery 3."""
     page = staff_page
     page.set_viewport_size({"width": 1280, "height": 2400})
-    page.goto(live_server.url + "/studio/trophies/new/")
-    assert page.evaluate("jQuery.fn.jquery") == "3.7.1"
-    page.fill("input[name=name]", "Order Cup")
-    page.fill("input[name=slug]", "order-cup")
-    page.get_by_text("Add tier").click()
-    page.get_by_text("Add tier").click()
-    tiers = page.locator(".k2-tier")
-    expect(tiers).to_have_count(2)
+    tiers = new_trophy_with_two_tiers(page, live_server, "Order Cup", "order-cup")
     tiers.nth(0).locator("input[name=name]").fill("Bottom")
     tiers.nth(1).locator("input[name=name]").fill("Top")
     add_slot(tiers.nth(0), "base")

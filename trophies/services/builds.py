@@ -414,13 +414,13 @@ def requeue_lost_chunks(now=None):
     # In the queue, or taken from it by a worker that has not registered it yet (rq's intermediate queue).
     listed = {job_id.decode() for job_id in connection.lrange(queue.key, 0, -1)}
     listed.update(job_id.decode() for job_id in connection.lrange(queue.intermediate_queue_key, 0, -1))
-    lost, still_waiting = [], set()
+    lost, missing_jobs = [], set()
     for chunk in Chunk.objects.filter(state=Chunk.QUEUED, build__state__in=Build.ACTIVE).select_related("build__trophy"):
         job = queue.fetch_job(chunk.job_id) if chunk.job_id else None
         status = job.get_status(refresh=False) if job is not None else None
         if status in WAITING and (status != "queued" or job.id in listed):
             continue
-        still_waiting.add(chunk.pk)
+        missing_jobs.add(chunk.pk)
         first_seen = suspects.get(chunk.pk)
         if first_seen is None:
             connection.hsetnx(LOST_KEY, chunk.pk, now)
@@ -431,8 +431,8 @@ def requeue_lost_chunks(now=None):
                 job.delete()
             enqueue_chunks(chunk.build, [chunk], at_front=True)
             lost.append(chunk)
-            still_waiting.discard(chunk.pk)
-    forgotten = [pk for pk in suspects if pk not in still_waiting]
+            missing_jobs.discard(chunk.pk)
+    forgotten = [pk for pk in suspects if pk not in missing_jobs]
     if forgotten:
         connection.hdel(LOST_KEY, *forgotten)
     return lost
