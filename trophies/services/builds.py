@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 QUEUE = "render"
 CHUNKS_PER_WORKER = 8         # enough chunks that workers finish together
-MIN_CHUNK, MAX_CHUNK = 1000, 5000  # a chunk costs ~0.2 s to start: keep that small
+MIN_CHUNK, MAX_CHUNK = 1000, 5000  # a chunk costs ~60 ms to start and end (bench/README.md)
 PROGRESS_EVERY_S = 0.25       # how often a chunk publishes counts and checks for cancel
 RETRIES = 3
 
