@@ -1,8 +1,9 @@
 """The site as one ASGI application (gunicorn with uvicorn workers, see
 k2site/supervisor.py): build event streams go to their own coroutine-only
 endpoint, build status polls are answered from the same feeds when they
-can be (build_polls), everything else goes to Django's ASGI handler (sync views run in
-threads, connections closed at each request's end as under WSGI)."""
+can be (build_polls), everything else goes to Django's ASGI handler (sync
+views run in threads, connections closed at each request's end as under
+WSGI)."""
 import os
 
 from django.core.asgi import get_asgi_application

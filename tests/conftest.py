@@ -93,6 +93,16 @@ def child_environment(data_dir):
                 K2_LOCK_DIR=str(data_dir / "locks"), PYTHONUNBUFFERED="1")
 
 
+def run_in_own_loop(coroutine):
+    """asyncio.run(coroutine) in a thread of its own: the browser tests'
+    Playwright keeps an event loop running in the main thread."""
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def wait_until(condition, timeout=30.0, interval=0.02, message="condition", on_timeout=None):
     """Poll ``condition`` until it returns a truthy value (returned);
     ``on_timeout()`` adds what it says (worker logs) to the failure."""

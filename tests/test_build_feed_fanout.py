@@ -4,6 +4,7 @@ behind all of them."""
 import asyncio
 from collections import Counter
 
+from tests.conftest import run_in_own_loop
 from trophies.services import build_feeds
 
 
@@ -33,7 +34,7 @@ def test_every_watcher_wakes_and_no_turn_of_the_loop_wakes_more_than_a_cohort():
         ticker.cancel()
         return woke_at
 
-    woke_at = asyncio.run(wake(3 * build_feeds.COHORT + 5))
+    woke_at = run_in_own_loop(wake(3 * build_feeds.COHORT + 5))
     assert len(woke_at) == 3 * build_feeds.COHORT + 5
     per_turn = Counter(woke_at)
     assert max(per_turn.values()) <= build_feeds.COHORT

@@ -8,6 +8,7 @@ from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.test import Client
 
+from tests.conftest import run_in_own_loop
 from tests.sse_support import session_cookie
 from trophies.models import Trophy
 from trophies.services import builds, progress
@@ -56,7 +57,7 @@ async def serve(path, cookies=None, method="GET", headers=(), scheme="http"):
 
 
 def poll(*args, **kwargs):
-    return asyncio.run(serve(*args, **kwargs))
+    return run_in_own_loop(serve(*args, **kwargs))
 
 
 def django_answer(path, user, **extra):
@@ -121,7 +122,7 @@ def test_a_poll_sees_new_progress(build, staff):
             await asyncio.sleep(0.05)
         return before, after
 
-    assert asyncio.run(before_and_after_progress()) == (0, 5)
+    assert run_in_own_loop(before_and_after_progress()) == (0, 5)
 
 
 def log_out_everyone():
@@ -146,7 +147,7 @@ def test_a_logout_ends_fast_answers_within_a_second(build, staff, monkeypatch):
             await asyncio.sleep(0.02)
         return build_events._staff_checks
 
-    checks = asyncio.run(answers_after_logout())
+    checks = run_in_own_loop(answers_after_logout())
     assert not any(staff for staff, _ in checks.values())
 
 
@@ -160,4 +161,4 @@ def test_a_session_not_checked_for_long_is_checked_before_the_answer(build, staf
         monkeypatch.setattr(build_events, "STAFF_CHECK_STALE_S", 0.0)
         return (await serve(path, cookies))[0]
 
-    assert not asyncio.run(answer_after_logout_and_a_long_pause())
+    assert not run_in_own_loop(answer_after_logout_and_a_long_pause())

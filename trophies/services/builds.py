@@ -248,9 +248,8 @@ def render_chunk(chunk_id, job_id="", worker=""):
     clock.lap("progress")
     log.info("build %s chunk %s ended: %s rendered, %s skipped, %s failed in %.2f s (%.0f images/s; %s; "
              "%s layers decoded here), job %s", build.pk, chunk.number, counts["rendered"], counts["skipped"],
-             counts["failed"], clock.total(), (counts["rendered"] + counts["skipped"]) / max(clock.total(), 1e-9), clock,
-             decoded,
-             job_id or chunk.job_id)
+             counts["failed"], clock.total(), (counts["rendered"] + counts["skipped"]) / max(clock.total(), 1e-9),
+             clock, decoded, job_id or chunk.job_id)
     if failure:
         raise ChunkFailed(failure)
     if _stop_requested and not cancelled and sum(counts.values()) < chunk.stop - chunk.start:

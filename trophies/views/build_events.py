@@ -32,7 +32,6 @@ from trophies.models import Build
 from trophies.services import build_feeds
 
 PATH = re.compile(r"^/api/builds/(?P<build_id>\d+)/events/?$")
-PATH_STATUS = re.compile(r"^/api/builds/(?P<build_id>[0-9]+)/$")  # builds_api.detail (build_polls)
 HEARTBEAT_S = 15.0
 RETRY_MS = 3000
 

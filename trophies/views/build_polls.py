@@ -4,14 +4,15 @@ Through Django's ASGI handler a poll costs ~6 ms of CPU (a thread, a
 database connection and a cache connection of its own, sync middleware
 hopping between threads): at a few dozen polls a second while renders take
 both cores, its p99 went past 50 ms. Here a poll is a coroutine: the
-session check borrows the loop's thread pool for a moment, and the status
-is the snapshot the process's build feed keeps for event streams (one read
-per change for every watcher and poller, refreshed when older than
-MAX_AGE_S). Anything but the common case (not staff, no such build, no
-snapshot in time) goes on to Django's view, which answers as it always
-has: this path never gives a different answer, only a cheaper one.
+session's staff check is remembered for a moment (build_events), and the
+status is the snapshot the process's build feed keeps for event streams
+(one read per change for every watcher and poller, at most MAX_AGE_S old).
+The answer is Django's view's JSON and headers; anything but the common
+case (not staff, no such build, no snapshot in time, another method) goes
+on to that view, which answers as it always has.
 """
 import asyncio
+import re
 
 from django.conf import settings
 from django.utils.http import http_date
@@ -20,6 +21,7 @@ from k2site.security import policy_for
 from trophies.services import build_feeds
 from trophies.views import build_events
 
+PATH = re.compile(r"^/api/builds/(?P<build_id>[0-9]+)/$")  # builds_api.detail's URL
 MAX_AGE_S = 2 * build_feeds.MIN_INTERVAL_S  # a poll may see a status this old
 WAIT_S = 2.0                                # for a snapshot, before Django answers instead
 
@@ -28,7 +30,7 @@ async def serve(scope, receive, send):
     """Answer a poll; False when Django's view should answer it."""
     if scope["method"] != "GET":
         return False
-    match = build_events.PATH_STATUS.match(scope["path"])
+    match = PATH.match(scope["path"])
     if match is None:
         return False
     headers = build_events.request_headers(scope)
