@@ -162,3 +162,11 @@ def test_a_session_not_checked_for_long_is_checked_before_the_answer(build, staf
         return (await serve(path, cookies))[0]
 
     assert not run_in_own_loop(answer_after_logout_and_a_long_pause())
+
+
+def test_a_staff_check_that_fails_leaves_the_answer_to_django(build, staff, monkeypatch):
+    def database_away(session_key):
+        raise OSError("database unavailable")
+
+    monkeypatch.setattr(build_events, "is_staff", database_away)
+    assert not poll(f"/api/builds/{build.pk}/", session_cookie(staff))[0]

@@ -165,20 +165,23 @@ class Hub:
         self.listening = False
         self.task = None
 
-    def watch(self, build_id):
+    def feed_of(self, build_id):
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self.listen())
         feed = self.feeds.get(build_id)
         if feed is None:
             feed = self.feeds[build_id] = BuildFeed(self, build_id)
+        return feed
+
+    def watch(self, build_id):
+        feed = self.feed_of(build_id)
         feed.watchers += 1
         return feed
 
     def poll(self, build_id):
         """The feed of a build someone polls: kept POLL_LEASE_S after the
         last poll, so many pollers share one status read per change."""
-        feed = self.watch(build_id)
-        feed.watchers -= 1
+        feed = self.feed_of(build_id)
         feed.leased_until = time.monotonic() + POLL_LEASE_S
         return feed
 

@@ -18,6 +18,7 @@ The stream (https://html.spec.whatwg.org/multipage/server-sent-events.html):
 import asyncio
 import functools
 import json
+import logging
 import re
 from http.cookies import SimpleCookie
 from importlib import import_module
@@ -31,6 +32,7 @@ from django.http import JsonResponse
 from trophies.models import Build
 from trophies.services import build_feeds
 
+log = logging.getLogger(__name__)
 PATH = re.compile(r"^/api/builds/(?P<build_id>\d+)/events/?$")
 HEARTBEAT_S = 15.0
 RETRY_MS = 3000
@@ -71,8 +73,17 @@ async def session_is_staff(headers):
         return await check_staff(key)
     if age > STAFF_CHECK_TTL_S and key not in _rechecking:
         _rechecking.add(key)
-        loop.create_task(check_staff(key)).add_done_callback(lambda _: _rechecking.discard(key))
+        loop.create_task(recheck_staff(key))
     return known[0]
+
+
+async def recheck_staff(key):
+    try:
+        await check_staff(key)
+    except Exception:  # the database or Redis is away: the next request checks again
+        log.warning("a session's staff check failed", exc_info=True)
+    finally:
+        _rechecking.discard(key)
 
 
 async def check_staff(key):
